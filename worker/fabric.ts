@@ -1,0 +1,74 @@
+// The seam between one worker's broker and the cluster. A standalone worker uses
+// `standaloneFabric` (no peers); the gRPC fabric (src/cluster) implements the same interface.
+//
+// Publish path across workers:
+//   fanout matches local trie            -> local sessions
+//   fanout asks fabric.remoteInterest()  -> which peers have normal subscribers / shared groups
+//   fanout picks ONE member worker per shared group cluster-wide (local or remote)
+//   fanout calls fabric.forward(peer, msg, groups, normal) once per peer
+//   the peer's broker calls BrokerSurface.deliverForwarded(...) for its local sessions
+
+import type { BrokerMessage } from '../src/mqtt/message.js'
+
+/** A shared subscription group key: `${group}/${filter}`, exactly as after `$share/`. */
+export type GroupKey = string
+
+export interface RemoteInterest {
+  workerId: string
+  /** the peer has at least one non-shared subscription matching the topic */
+  normal: boolean
+  /** shared groups matching the topic with members on that peer, and their member counts */
+  groups: Map<GroupKey, number>
+}
+
+export interface RouteChange {
+  /** topic filter without any `$share/group/` prefix */
+  filter: string
+  /** shared group name, or null for a normal subscription */
+  group: string | null
+}
+
+export interface Fabric {
+  /** The first local subscription (online or offline persistent session) to this route appeared. */
+  routeAdded(route: RouteChange): void
+  /** The last local subscription to this route went away. */
+  routeRemoved(route: RouteChange): void
+  /** Peers (never this worker) with interest matching `topic`. Synchronous: a trie lookup. */
+  remoteInterest(topic: string): RemoteInterest[]
+  /**
+   * Sends `msg` to one peer (batched per link). For QoS 0 returns undefined; for QoS 1/2 a
+   * promise resolved once the peer has delivered or durably queued it, rejected if the peer
+   * is down or the link buffer is full.
+   */
+  forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
+  /** A retained message was set (msg) or cleared (null) by a local client. */
+  retainedChanged(topic: string, msg: BrokerMessage | null): void
+  /** Before CONNACK: end any live session of this client ID on other workers. */
+  claimSession(clientId: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** What the fabric may call on the local broker. */
+export interface BrokerSurface {
+  readonly workerId: string
+  /** Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member of each listed group. */
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void>
+  /** Apply a retained set/clear that won last-writer-wins elsewhere. */
+  applyRetained(topic: string, msg: BrokerMessage | null): void
+  /** Every retained message held locally (for catch-up). */
+  listRetained(): Iterable<{ topic: string; msg: BrokerMessage }>
+  /** End the live session of `clientId` here, if any (take-over from another worker; 5.0 reason 0x8E). */
+  endSession(clientId: string, reasonCode: number): Promise<void>
+  /** The local route set with reference counts, for link-start snapshots. */
+  routeSnapshot(): Array<RouteChange & { count: number }>
+}
+
+export const standaloneFabric: Fabric = {
+  routeAdded() {},
+  routeRemoved() {},
+  remoteInterest: () => [],
+  forward: () => undefined,
+  retainedChanged() {},
+  claimSession: () => Promise.resolve(),
+  close: () => Promise.resolve(),
+}
