@@ -24,9 +24,17 @@ export class Placement {
   #ring: HashRing
   #byId = new Map<string, RingWorker>()
   #n: number
-  /** Bounded LRU of prefs by client ID (Map keeps insertion order; re-insert on hit). */
-  #cache = new Map<string, RingWorker[]>()
+  /**
+   * Bounded cache of prefs by client ID in two generations: hits in the old generation are
+   * promoted; when the young one is full it becomes the old one. At most cacheSize entries,
+   * O(1), and recently used IDs survive (an approximate LRU without Map-iteration costs).
+   */
+  #young = new Map<string, RingWorker[]>()
+  #old = new Map<string, RingWorker[]>()
   #cacheSize: number
+  /** hashring's continuum as typed arrays: sorted point values and the spec index owning each */
+  #points: Uint32Array
+  #owners: Uint16Array
 
   constructor(spec: RingSpec, opts: { cacheSize?: number } = {}) {
     this.spec = spec
@@ -45,24 +53,39 @@ export class Placement {
     // 'replicas' 1: our hash yields one 32-bit point per vnode key. hashring's own cache serves
     // only get(), which we do not use.
     this.#ring = new HashRing(servers, ringHash, { 'vnode count': 0, replicas: 1, 'max cache size': 1 })
+    const continuum = (this.#ring as unknown as { ring: { value: number; server: string }[] }).ring
+    const index = new Map(spec.workers.map((w, i) => [w.id, i]))
+    this.#points = new Uint32Array(continuum.length)
+    this.#owners = new Uint16Array(continuum.length)
+    for (let i = 0; i < continuum.length; i++) {
+      this.#points[i] = continuum[i]!.value
+      this.#owners[i] = index.get(continuum[i]!.server)!
+    }
   }
 
   /** The first N distinct active workers clockwise from hash(clientId). Do not mutate the result. */
   prefs(clientId: string): RingWorker[] {
-    const cached = this.#cache.get(clientId)
+    let cached = this.#young.get(clientId)
+    if (cached !== undefined) return cached
+    cached = this.#old.get(clientId)
     if (cached !== undefined) {
-      this.#cache.delete(clientId)
-      this.#cache.set(clientId, cached)
+      this.#remember(clientId, cached)
       return cached
     }
     const ids = this.#ring.range(clientId, this.#n, true)
     const prefs = new Array<RingWorker>(ids.length)
     for (let i = 0; i < ids.length; i++) prefs[i] = this.#byId.get(ids[i]!)!
-    if (this.#cacheSize > 0) {
-      if (this.#cache.size >= this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value!)
-      this.#cache.set(clientId, prefs)
-    }
+    this.#remember(clientId, prefs)
     return prefs
+  }
+
+  #remember(clientId: string, prefs: RingWorker[]): void {
+    if (this.#cacheSize === 0) return
+    if (this.#young.size * 2 >= this.#cacheSize) {
+      this.#old = this.#young
+      this.#young = new Map()
+    }
+    this.#young.set(clientId, prefs)
   }
 
   /** The first worker of prefs(clientId) that `isAlive` accepts, or undefined when none is. */
@@ -79,19 +102,43 @@ export class Placement {
   }
 
   /**
-   * prefs for a precomputed murmur3(clientId): the same walk as hashring's `range`, over its
-   * continuum, without hashing again. For bulk estimates (plan, balance tests) over many IDs.
+   * Index into spec.workers of the first pref of a precomputed murmur3(clientId), found by the
+   * same search as hashring's `find` over a typed copy of its continuum. Allocation-free, for
+   * bulk estimates over many IDs (plan, balance tests); agrees with prefs(id)[0].
    */
-  prefsOfHash(hash: number): RingWorker[] {
-    const ring = (this.#ring as unknown as { ring: { server: string }[] }).ring
-    const out: RingWorker[] = []
-    if (ring.length === 0) return out
-    const start = this.#ring.find(hash)
-    for (let i = 0; i < ring.length && out.length < this.#n; i++) {
-      const w = this.#byId.get(ring[(start + i) % ring.length]!.server)!
-      if (!out.includes(w)) out.push(w)
+  ownerIndexOfHash(hash: number): number {
+    return this.#owners[this.#search(hash)]!
+  }
+
+  #search(hash: number): number {
+    const points = this.#points
+    let lo = 0
+    let hi = points.length
+    // first point >= hash; past the last point wraps to the first
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (points[mid]! < hash) lo = mid + 1
+      else hi = mid
     }
-    return out
+    return lo === points.length ? 0 : lo
+  }
+
+  /**
+   * Writes the spec indexes of the prefs of a precomputed hash into `out` (the same clockwise
+   * walk as hashring's `range`) and returns how many; allocation-free, for plans.
+   */
+  prefsIndexOfHash(hash: number, out: Uint16Array): number {
+    const points = this.#points
+    if (points.length === 0) return 0
+    let at = this.#search(hash)
+    let count = 0
+    for (let step = 0; step < points.length && count < this.#n; step++, at = at + 1 === points.length ? 0 : at + 1) {
+      const w = this.#owners[at]!
+      let seen = false
+      for (let j = 0; j < count; j++) if (out[j] === w) seen = true
+      if (!seen) out[count++] = w
+    }
+    return count
   }
 
   /** The worker with this ID in the spec (active or draining). */

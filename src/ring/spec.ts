@@ -5,7 +5,7 @@
 //   {
 //     "epoch": 1,                       integer >= 0
 //     "replicas": 2,                    integer >= 1, at most the number of workers
-//     "vnodes": 2048,                   optional, virtual nodes per unit of weight (DEFAULT_VNODES)
+//     "vnodes": 8192,                   optional, virtual nodes per unit of weight (DEFAULT_VNODES)
 //     "workers": [
 //       { "id": "w1", "mqtt": "10.0.0.1:1884", "peer": "10.0.0.1:7001",
 //         "weight": 1,                  optional, > 0, default 1
@@ -42,10 +42,10 @@ export interface RingSpec {
 }
 
 /**
- * Virtual nodes per unit of weight. 2048 keeps the busiest of 3..16 equal workers within 5% of
+ * Virtual nodes per unit of weight. 8192 keeps the busiest of 3..16 equal workers within 5% of
  * the mean (relative spread of a worker's share is about 1/sqrt(vnodes)); see docs/ring.md.
  */
-export const DEFAULT_VNODES = 2048
+export const DEFAULT_VNODES = 8192
 export const MAX_VNODES = 65536
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
