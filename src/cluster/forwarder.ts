@@ -1,0 +1,162 @@
+// Cross-worker publish, sending side: one queue per peer, flushed as a PublishBatch once per
+// event-loop turn (setImmediate) or as soon as it holds `maxBatch` messages / `maxBatchBytes`.
+//
+//   forward(peer, msg) -> queue[peer] --(setImmediate | full batch)--> PublishBatch on the link
+//                         pending[msgId] <-------------------------- PublishAck{msg_ids}
+//
+// Ordering: one queue and one ordered stream per peer, so messages from one publisher reach a
+// peer in the order `forward` was called (the receiver hands them to its broker in arrival
+// order, see grpc-fabric.ts).
+// Backpressure: when the stream's write() reports a full HTTP/2 window the queue stops
+// flushing until 'drain'; the queue is bounded (`maxQueued`), and a forward that does not fit
+// is dropped and counted (reason buffer_full), never blocking other peers.
+// Failure: a peer without a link (down) drops QoS 0 (reason peer_down) and rejects QoS 1/2 at
+// once; when a link goes down, everything queued or awaiting an ack on it is dropped/rejected
+// (reason link_lost). The broker decides what a rejection means for its publisher.
+
+import { errPeerDown, RingmqError } from '../errors.js'
+import type { BrokerMessage } from '../mqtt/message.js'
+import type { GroupKey } from '../../worker/fabric.js'
+import type { FabricMetrics } from './metrics.js'
+import { encodeMessage } from './message-codec.js'
+import type { Link } from './peer-link.js'
+import type { PbForwardedMessage, PbPublishAck } from './proto-types.js'
+
+export interface ForwarderOptions {
+  maxQueued: number
+  maxBatch: number
+  maxBatchBytes: number
+  metrics: FabricMetrics
+}
+
+interface Pending {
+  resolve(): void
+  reject(err: Error): void
+  startedAt: number
+}
+
+class PeerQueue {
+  link: Link | undefined
+  queue: Partial<PbForwardedMessage>[] = []
+  queuedBytes = 0
+  pending = new Map<number, Pending>()
+  scheduled = false
+  blocked = false
+}
+
+export const errBufferFull = (peer: string): RingmqError => new RingmqError('ERR_FORWARD_BUFFER_FULL', `forward buffer to ${peer} is full`)
+
+export class Forwarder {
+  readonly #o: ForwarderOptions
+  #peers = new Map<string, PeerQueue>()
+  #nextMsgId = 1
+  #nextBatchId = 1
+
+  constructor(opts: ForwarderOptions) {
+    this.#o = opts
+  }
+
+  #peer(id: string): PeerQueue {
+    let q = this.#peers.get(id)
+    if (!q) {
+      q = new PeerQueue()
+      this.#peers.set(id, q)
+    }
+    return q
+  }
+
+  queued(peerId: string): number {
+    return this.#peers.get(peerId)?.queue.length ?? 0
+  }
+
+  attach(link: Link): void {
+    const q = this.#peer(link.peerId)
+    q.link = link
+    q.blocked = false
+  }
+
+  /** The link to `peerId` went down: drop what is queued, reject what awaits an ack. */
+  detach(peerId: string, link: Link): void {
+    const q = this.#peers.get(peerId)
+    if (!q || q.link !== link) return
+    q.link = undefined
+    const err = errPeerDown(`link to ${peerId} lost`)
+    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.qos === 0).length)
+    q.queue = []
+    q.queuedBytes = 0
+    for (const p of q.pending.values()) {
+      this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' })
+      p.reject(err)
+    }
+    q.pending.clear()
+  }
+
+  forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
+    const q = this.#peer(peerId)
+    if (!q.link) return this.#drop(peerId, msg, 'peer_down', errPeerDown(`peer ${peerId} is down`))
+    if (q.queue.length >= this.#o.maxQueued) return this.#drop(peerId, msg, 'buffer_full', errBufferFull(peerId))
+    const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
+    q.queue.push(encodeMessage(msg, msgId, groups, normal))
+    q.queuedBytes += msg.payload.length + msg.topic.length + 64
+    let done: Promise<void> | undefined
+    if (msgId !== 0) {
+      done = new Promise<void>((resolve, reject) => q.pending.set(msgId, { resolve, reject, startedAt: performance.now() }))
+    }
+    if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
+    else if (!q.scheduled) {
+      q.scheduled = true
+      setImmediate(() => {
+        q.scheduled = false
+        this.#flush(peerId, q)
+      })
+    }
+    return done
+  }
+
+  onAck(peerId: string, ack: PbPublishAck): void {
+    const q = this.#peers.get(peerId)
+    if (!q) return
+    for (const id of ack.msg_ids) {
+      const p = q.pending.get(id)
+      if (!p) continue
+      q.pending.delete(id)
+      this.#o.metrics.forwardAckSeconds.observe({ peer: peerId }, (performance.now() - p.startedAt) / 1000)
+      p.resolve()
+    }
+    for (const id of ack.failed_ids) {
+      const p = q.pending.get(id)
+      if (!p) continue
+      q.pending.delete(id)
+      this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'rejected_by_peer' })
+      p.reject(new RingmqError('ERR_FORWARD_REJECTED', `peer ${peerId} could not take the message`))
+    }
+  }
+
+  close(): void {
+    for (const [id, q] of this.#peers) if (q.link) this.detach(id, q.link)
+  }
+
+  #drop(peerId: string, msg: BrokerMessage, reason: string, err: Error): Promise<void> | undefined {
+    this.#o.metrics.forwardDrops.inc({ peer: peerId, reason })
+    return msg.qos === 0 ? undefined : Promise.reject(err)
+  }
+
+  #flush(peerId: string, q: PeerQueue): void {
+    while (q.link && !q.blocked && q.queue.length > 0) {
+      const messages = q.queue.splice(0, this.#o.maxBatch)
+      q.queuedBytes = q.queue.length === 0 ? 0 : Math.max(0, q.queuedBytes - messages.reduce((n, m) => n + (m.payload?.length ?? 0) + (m.topic?.length ?? 0) + 64, 0))
+      const ok = q.link.send({ body: 'publish_batch', publish_batch: { batch_id: this.#nextBatchId++, messages: messages as PbForwardedMessage[] } })
+      this.#o.metrics.forwardBatches.inc({ peer: peerId })
+      this.#o.metrics.forwardMessages.inc({ peer: peerId }, messages.length)
+      if (!ok) {
+        const link = q.link
+        q.blocked = true
+        link.onDrain(() => {
+          if (q.link !== link) return
+          q.blocked = false
+          this.#flush(peerId, q)
+        })
+      }
+    }
+  }
+}

@@ -1,0 +1,111 @@
+// Retained replication over peer links (the link side of retained-registers.ts).
+//
+//   local set/clear  -> register stamped with our HLC -> RetainedSet to every up peer
+//   RetainedSet in   -> merge; if it wins, broker.applyRetained(topic, msg | null)
+//   catch-up         -> when a peer's retained digest (Hello at link start, then heartbeats)
+//                       differs from ours, send it our stamps (RetainedDigestRequest, no
+//                       payloads); it answers with every register it holds that is newer or
+//                       that we lack (RetainedCatchUp). Both sides do this, so both converge.
+// A heartbeat mismatch must be seen twice in a row before asking: a RetainedSet may be in
+// flight in the other direction. A peer that was down simply misses sets; catch-up repairs.
+
+import type { BrokerSurface } from '../../worker/fabric.js'
+import type { Logger } from '../log.js'
+import { decodeMessage, encodeMessage } from './message-codec.js'
+import type { FabricMetrics } from './metrics.js'
+import type { Link } from './peer-link.js'
+import type { PbRetainedCatchUp, PbRetainedDigestRequest, PbRetainedSet } from './proto-types.js'
+import type { RetainedRegisters, Register, Stamp } from './retained-registers.js'
+
+export class RetainedSync {
+  readonly registers: RetainedRegisters
+  #mismatches = new Map<string, number>()
+  #asked = new Map<string, number>() // peer -> heartbeats since the request
+  readonly #broker: BrokerSurface
+  readonly #links: () => Link[]
+  readonly #metrics: FabricMetrics
+  readonly #log: Logger
+
+  constructor(opts: { registers: RetainedRegisters; broker: BrokerSurface; links: () => Link[]; metrics: FabricMetrics; log: Logger }) {
+    this.registers = opts.registers
+    this.#broker = opts.broker
+    this.#links = opts.links
+    this.#metrics = opts.metrics
+    this.#log = opts.log
+  }
+
+  seedFromBroker(): void {
+    for (const { topic, msg } of this.#broker.listRetained()) this.registers.seed(topic, msg)
+  }
+
+  localChange(topic: string, msg: import('../mqtt/message.js').BrokerMessage | null): void {
+    const reg = this.registers.local(topic, msg)
+    const set = toPb(reg)
+    for (const link of this.#links()) link.send({ body: 'retained_set', retained_set: set })
+    this.#metrics.retainedSync.inc({ event: 'sent' })
+  }
+
+  onSet(s: PbRetainedSet): void {
+    const stamp: Stamp = { hlc: s.hlc ?? { wall: 0, logical: 0 }, writer: s.writer }
+    const msg = s.message ? decodeMessage(s.message) : null
+    if (this.registers.merge(s.topic, stamp, msg)) {
+      this.#metrics.retainedSync.inc({ event: 'applied' })
+      this.#broker.applyRetained(s.topic, msg)
+    } else {
+      this.#metrics.retainedSync.inc({ event: 'ignored' })
+    }
+  }
+
+  /** Compares a peer's retained digest; `immediate` at link start (Hello). */
+  compare(link: Link, digest: string, immediate: boolean): void {
+    const asked = this.#asked.get(link.peerId)
+    if (asked !== undefined && !immediate) {
+      // wait a few beats for the answer before asking again
+      if (asked < 3) {
+        this.#asked.set(link.peerId, asked + 1)
+        return
+      }
+      this.#asked.delete(link.peerId)
+    }
+    if (digest === this.registers.digest) {
+      this.#mismatches.delete(link.peerId)
+      return
+    }
+    const n = (this.#mismatches.get(link.peerId) ?? 0) + 1
+    this.#mismatches.set(link.peerId, n)
+    if (!immediate && n < 2) return
+    this.#mismatches.delete(link.peerId)
+    this.#asked.set(link.peerId, 0)
+    const stamps = [...this.registers.all()].map((r) => ({ topic: r.topic, hlc: r.stamp.hlc, writer: r.stamp.writer, tombstone: r.msg === null }))
+    this.#metrics.retainedSync.inc({ event: 'catchup_requested' })
+    this.#log.debug('retained catch-up requested', { peer: link.peerId, entries: stamps.length })
+    link.send({ body: 'retained_digest_request', retained_digest_request: { stamps } })
+  }
+
+  onDigestRequest(link: Link, req: PbRetainedDigestRequest): void {
+    const theirs = new Map<string, Stamp>()
+    for (const s of req.stamps) theirs.set(s.topic, { hlc: s.hlc ?? { wall: 0, logical: 0 }, writer: s.writer })
+    const sets = this.registers.newerThan(theirs).map(toPb)
+    this.#metrics.retainedSync.inc({ event: 'catchup_sent' })
+    link.send({ body: 'retained_catch_up', retained_catch_up: { sets } })
+  }
+
+  onCatchUp(link: Link, c: PbRetainedCatchUp): void {
+    this.#asked.delete(link.peerId)
+    for (const s of c.sets) this.onSet(s)
+  }
+
+  linkDown(peerId: string): void {
+    this.#asked.delete(peerId)
+    this.#mismatches.delete(peerId)
+  }
+}
+
+function toPb(reg: Register): PbRetainedSet {
+  return {
+    topic: reg.topic,
+    message: reg.msg ? (encodeMessage(reg.msg, 0, [], false) as PbRetainedSet['message']) : null,
+    hlc: reg.stamp.hlc,
+    writer: reg.stamp.writer,
+  }
+}

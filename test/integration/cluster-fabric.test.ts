@@ -1,0 +1,261 @@
+// The gRPC fabric between in-process workers: real gRPC on loopback, recording brokers.
+
+import { afterEach, describe, expect, it } from 'vitest'
+import { Placement } from '../../src/ring/placement.js'
+import { metricValue, msg, startCluster, startNode, waitFor, RecordingBroker, type Node } from './cluster-harness.js'
+
+let nodes: Node[] = []
+afterEach(async () => {
+  await Promise.all(nodes.map((n) => n.fabric.close()))
+  nodes = []
+})
+
+const interest = (n: Node, topic: string) =>
+  n.fabric.fabric
+    .remoteInterest(topic)
+    .map((i) => ({ workerId: i.workerId, normal: i.normal, groups: Object.fromEntries(i.groups) }))
+    .sort((a, b) => a.workerId.localeCompare(b.workerId))
+
+describe('cluster routes', () => {
+  it('sends a snapshot at link start and ordered deltas after', async () => {
+    const spec = await (await import('./cluster-harness.js')).makeSpec(2)
+    const b1 = new RecordingBroker('w1')
+    b1.routes.set('a/+', { filter: 'a/+', group: null, count: 3 })
+    const w1 = await startNode(spec, 'w1', b1)
+    const w2 = await startNode(spec, 'w2')
+    nodes = [w1, w2]
+    await waitFor(() => interest(w2, 'a/x').length === 1, 'snapshot route on w2')
+    expect(interest(w2, 'a/x')).toEqual([{ workerId: 'w1', normal: true, groups: {} }])
+    expect(interest(w1, 'a/x')).toEqual([])
+
+    w1.fabric.fabric.routeAdded({ filter: 'b/#', group: null })
+    w1.fabric.fabric.routeAdded({ filter: 's/t', group: 'g', count: 2 } as never)
+    await waitFor(() => interest(w2, 's/t').length === 1 && interest(w2, 'b/c/d').length === 1, 'delta routes on w2')
+    expect(interest(w2, 's/t')).toEqual([{ workerId: 'w1', normal: false, groups: { 'g/s/t': 2 } }])
+    expect(interest(w2, 'b')).toEqual([{ workerId: 'w1', normal: true, groups: {} }]) // "b/#" matches "b"
+
+    w1.fabric.fabric.routeRemoved({ filter: 'b/#', group: null })
+    await waitFor(() => interest(w2, 'b/c').length === 0, 'removed route gone on w2')
+    expect(interest(w2, 's/t')).toHaveLength(1)
+    // wildcards do not match $-topics [MQTT-4.7.2-1]
+    w1.fabric.fabric.routeAdded({ filter: '#', group: null })
+    await waitFor(() => interest(w2, 'x').length === 1, '# route on w2')
+    expect(interest(w2, '$SYS/x')).toEqual([])
+  })
+
+  it('converges by heartbeat after deltas were dropped (seq gap) or corrupted (digest)', async () => {
+    const { nodes: ns } = await startCluster(2)
+    nodes = ns
+    const [w1, w2] = ns as [Node, Node]
+    // dropped on the sender: w2 learns from the heartbeat's route_seq that it missed one
+    w1.fabric.hooks.dropOutgoingDelta = () => true
+    w1.fabric.fabric.routeAdded({ filter: 'lost/1', group: null })
+    await waitFor(() => interest(w2, 'lost/1').length === 1, 'dropped delta repaired')
+    expect(await metricValue(w2.registry, 'ringmq_route_resyncs_total', { reason: 'gap' })).toBeGreaterThan(0)
+    w1.fabric.hooks.dropOutgoingDelta = undefined
+
+    // corrupted on the receiver: seq advances, content missing, only the digest can tell
+    let corrupt = true
+    w2.fabric.hooks.corruptIncomingDelta = () => corrupt
+    w1.fabric.fabric.routeAdded({ filter: 'lost/2', group: null })
+    await waitFor(() => interest(w2, 'lost/2').length === 1, 'corrupted delta repaired')
+    corrupt = false
+    expect(await metricValue(w2.registry, 'ringmq_route_resyncs_total', { reason: 'digest' })).toBeGreaterThan(0)
+    expect(interest(w2, 'lost/1')).toHaveLength(1)
+  })
+})
+
+describe('cross-worker publish', () => {
+  it('reports interest only for peers with a matching route and delivers forwards there', async () => {
+    const { nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1, w2, w3] = ns as [Node, Node, Node]
+    w2.fabric.fabric.routeAdded({ filter: 'x/#', group: null })
+    w3.fabric.fabric.routeAdded({ filter: 'y/#', group: null })
+    await waitFor(() => interest(w1, 'x/1').length === 1 && interest(w1, 'y/1').length === 1, 'routes on w1')
+    const targets = interest(w1, 'x/1')
+    expect(targets.map((t) => t.workerId)).toEqual(['w2'])
+    for (let i = 0; i < 100; i++) w1.fabric.fabric.forward('w2', msg('x/1', `m${i}`), [], true)
+    await waitFor(() => w2.broker.delivered.length === 100, '100 forwards on w2')
+    // per-publisher order kept over the link
+    expect(w2.broker.delivered.map((d) => d.msg.payload.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`))
+    expect(w2.broker.delivered[0]).toMatchObject({ normal: true, groups: [], msg: { topic: 'x/1', origin: 'w1', publisherId: 'pub' } })
+    expect(w3.broker.delivered).toHaveLength(0)
+    expect(await metricValue(w1.registry, 'ringmq_forward_messages_total', { peer: 'w2' })).toBe(100)
+    expect(await metricValue(w1.registry, 'ringmq_forward_batches_total', { peer: 'w2' })).toBeLessThan(100)
+  })
+
+  it('carries MQTT 5 properties, expiry and shared groups unchanged', async () => {
+    const { nodes: ns } = await startCluster(2)
+    nodes = ns
+    const [w1, w2] = ns as [Node, Node]
+    const m = msg('p/q', 'body', {
+      qos: 1,
+      retain: true,
+      expiresAt: Date.now() + 60_000,
+      properties: {
+        payloadFormatIndicator: true,
+        contentType: '',
+        responseTopic: 'resp/1',
+        correlationData: Buffer.from([1, 2, 3]),
+        userProperties: { a: '1', b: ['x', 'y'] },
+      },
+    })
+    await w1.fabric.fabric.forward('w2', m, ['g/p/q'], false)
+    expect(w2.broker.delivered).toHaveLength(1)
+    expect(w2.broker.delivered[0]).toEqual({ msg: m, groups: ['g/p/q'], normal: false })
+  })
+
+  it('resolves a QoS 1 forward only after the peer broker resolved, and rejects on failure', async () => {
+    const { nodes: ns } = await startCluster(2)
+    nodes = ns
+    const [w1, w2] = ns as [Node, Node]
+    let open!: () => void
+    w2.broker.gate = new Promise<void>((r) => (open = r))
+    let settled = false
+    const p = w1.fabric.fabric.forward('w2', msg('q/1', 'a', { qos: 1 }), [], true)!
+    p.then(() => (settled = true))
+    await waitFor(() => w2.broker.delivered.length === 1, 'delivered on w2')
+    // the peer holds the message but has not confirmed: the forward must still be pending
+    await new Promise((r) => setImmediate(r))
+    expect(settled).toBe(false)
+    open()
+    await p
+    expect(settled).toBe(true)
+
+    w2.broker.gate = Promise.reject(new Error('store full'))
+    w2.broker.gate.catch(() => {})
+    await expect(w1.fabric.fabric.forward('w2', msg('q/1', 'b', { qos: 2 }), [], true)).rejects.toThrow(/could not take/)
+    expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'rejected_by_peer' })).toBe(1)
+  })
+
+  it('drops QoS 0 and rejects QoS 1 to a down peer, and bounds the per-peer buffer', async () => {
+    const spec = await (await import('./cluster-harness.js')).makeSpec(2)
+    const w1 = await startNode(spec, 'w1', undefined, { maxQueued: 5 })
+    nodes = [w1]
+    expect(w1.fabric.fabric.forward('w2', msg('t', 'a'), [], true)).toBeUndefined()
+    await expect(w1.fabric.fabric.forward('w2', msg('t', 'a', { qos: 1 }), [], true)).rejects.toMatchObject({ code: 'ERR_PEER_DOWN' })
+    expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'peer_down' })).toBe(2)
+    const w2 = await startNode(spec, 'w2')
+    nodes.push(w2)
+    await waitFor(() => w1.fabric.isAlive('w2'), 'w2 up')
+    // 8 forwards in one turn into a 5-message buffer: 3 overflow
+    const results = Array.from({ length: 8 }, (_, i) => w1.fabric.fabric.forward('w2', msg('t', `${i}`, { qos: 1 }), [], true)!)
+    const settled = await Promise.allSettled(results)
+    expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(3)
+    expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'buffer_full' })).toBe(3)
+  })
+
+  it('exposes shared group member counts per worker for cluster-wide single delivery', async () => {
+    const { nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1, w2, w3] = ns as [Node, Node, Node]
+    w2.fabric.fabric.routeAdded({ filter: 'jobs/+', group: 'g', count: 2 } as never)
+    w3.fabric.fabric.routeAdded({ filter: 'jobs/+', group: 'g', count: 1 } as never)
+    w3.fabric.fabric.routeAdded({ filter: 'jobs/#', group: null })
+    await waitFor(() => interest(w1, 'jobs/1').length === 2 && interest(w1, 'jobs/1')[1]!.normal, 'group routes on w1')
+    expect(interest(w1, 'jobs/1')).toEqual([
+      { workerId: 'w2', normal: false, groups: { 'g/jobs/+': 2 } },
+      { workerId: 'w3', normal: true, groups: { 'g/jobs/+': 1 } },
+    ])
+  })
+})
+
+describe('retained replication', () => {
+  it('converges every worker to the last writer, clears with tombstones', async () => {
+    const { nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1, w2, w3] = ns as [Node, Node, Node]
+    w1.fabric.fabric.retainedChanged('r/1', msg('r/1', 'first', { retain: true }))
+    await waitFor(() => ns.every((n) => n === w1 || n.broker.retained.get('r/1')?.payload.toString() === 'first'), 'first everywhere')
+    w2.fabric.fabric.retainedChanged('r/1', msg('r/1', 'second', { retain: true, origin: 'w2' }))
+    await waitFor(() => [w1, w3].every((n) => n.broker.retained.get('r/1')?.payload.toString() === 'second'), 'second everywhere')
+    // concurrent writes from two workers: all end with the same winner
+    w1.fabric.fabric.retainedChanged('r/2', msg('r/2', 'from-w1'))
+    w3.fabric.fabric.retainedChanged('r/2', msg('r/2', 'from-w3'))
+    w1.broker.retained.set('r/2', msg('r/2', 'from-w1'))
+    w3.broker.retained.set('r/2', msg('r/2', 'from-w3'))
+    await waitFor(() => {
+      const vals = ns.map((n) => n.broker.retained.get('r/2')?.payload.toString())
+      return vals.every((v) => v !== undefined && v === vals[0])
+    }, 'one winner for r/2')
+    w3.fabric.fabric.retainedChanged('r/1', null)
+    w3.broker.retained.delete('r/1')
+    await waitFor(() => ns.every((n) => !n.broker.retained.has('r/1')), 'cleared everywhere')
+    const digests = ns.map((n) => n.fabric.status().retained)
+    expect(digests).toEqual([2, 2, 2]) // r/1 tombstone + r/2 on each
+  })
+})
+
+describe('peer loss and return', () => {
+  it('stops matching a closed peer, then resyncs routes and retained when it restarts', async () => {
+    const { spec, nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1, w2, w3] = ns as [Node, Node, Node]
+    w3.broker.routes.set('z/#', { filter: 'z/#', group: null, count: 1 })
+    w3.fabric.fabric.routeAdded({ filter: 'z/#', group: null })
+    await waitFor(() => interest(w1, 'z/1').length === 1, 'w3 route on w1')
+    await w3.fabric.close()
+    await waitFor(() => !w1.fabric.isAlive('w3') && !w2.fabric.isAlive('w3'), 'w3 down on w1 and w2')
+    expect(interest(w1, 'z/1')).toEqual([])
+    expect(w1.fabric.status().peers.find((p) => p.id === 'w3')).toMatchObject({ up: false, routes: 1 })
+
+    // retained changes while w3 is away; publishes to live workers keep flowing
+    w1.fabric.fabric.retainedChanged('r/away', msg('r/away', 'while-down'))
+    w2.fabric.fabric.routeAdded({ filter: 'z/#', group: null })
+    await waitFor(() => interest(w1, 'z/1').length === 1, 'w2 route on w1')
+    await w1.fabric.fabric.forward('w2', msg('z/1', 'live', { qos: 1 }), [], true)
+    expect(w2.broker.delivered.map((d) => d.msg.payload.toString())).toContain('live')
+
+    // restart w3 with its "persisted" broker state (same recording broker)
+    const w3b = await startNode(spec, 'w3', w3.broker)
+    nodes[2] = w3b
+    await waitFor(() => w1.fabric.isAlive('w3') && w3b.fabric.isAlive('w1') && w3b.fabric.isAlive('w2'), 'w3 back')
+    await waitFor(() => interest(w1, 'z/1').length === 2, 'w3 routes back on w1')
+    await waitFor(() => w3b.broker.retained.get('r/away')?.payload.toString() === 'while-down', 'w3 caught up on retained')
+  })
+})
+
+describe('session claims', () => {
+  it('ends the session on the other prefs workers only, with reason 0x8E', async () => {
+    const { spec, nodes: ns } = await startCluster(3)
+    nodes = ns
+    const placement = new Placement(spec)
+    const clientId = 'device-42'
+    const prefs = placement.prefs(clientId).map((w) => w.id)
+    expect(prefs).toHaveLength(2)
+    const claimer = ns.find((n) => n.id === prefs[1])!
+    const other = ns.find((n) => n.id === prefs[0])!
+    const outsider = ns.find((n) => !prefs.includes(n.id))!
+    await claimer.fabric.fabric.claimSession(clientId)
+    expect(other.broker.ended).toEqual([{ clientId, reasonCode: 0x8e }])
+    expect(outsider.broker.ended).toEqual([])
+    expect(claimer.broker.ended).toEqual([])
+  })
+
+  it('does not wait for a pref worker that is down', async () => {
+    const { spec, nodes: ns } = await startCluster(2)
+    nodes = ns
+    const [w1, w2] = ns as [Node, Node]
+    await w2.fabric.close()
+    await waitFor(() => !w1.fabric.isAlive('w2'), 'w2 down')
+    await w1.fabric.fabric.claimSession('anyone') // resolves: nobody to ask
+    expect(new Placement(spec).prefs('anyone')).toHaveLength(2)
+  })
+})
+
+describe('ring epochs', () => {
+  it('spreads a compare-and-set ring change to every peer', async () => {
+    const { spec, nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1] = ns as [Node]
+    const next = { ...spec, epoch: 2, workers: spec.workers.map((w) => (w.id === 'w3' ? { ...w, weight: 2 } : w)) }
+    expect(w1.fabric.applyRing(next, 0)).toMatchObject({ ok: false, epoch: 1 })
+    expect(w1.fabric.applyRing({ ...next, epoch: 1 }, 1)).toMatchObject({ ok: false })
+    expect(w1.fabric.applyRing(next, 1)).toEqual({ ok: true, epoch: 2 })
+    await waitFor(() => ns.every((n) => n.fabric.ring().epoch === 2), 'epoch 2 everywhere')
+    for (const n of ns) expect(n.rings.map((r) => r.epoch)).toEqual([2])
+    expect(ns[2]!.fabric.ring().workers.find((w) => w.id === 'w3')!.weight).toBe(2)
+    expect(await metricValue(ns[1]!.registry, 'ringmq_ring_epoch')).toBe(2)
+  })
+})
