@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest'
+import mqtt from 'mqtt-packet'
+import { connackServerUnavailable, peekConnect } from '../../src/mqtt/connect-peek.js'
+
+const MAX = 65536
+
+function connect(protocolVersion: 3 | 4 | 5, clientId: string, extra: Partial<mqtt.IConnectPacket> = {}): Buffer {
+  return mqtt.generate({
+    cmd: 'connect',
+    protocolId: protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
+    protocolVersion,
+    clientId,
+    clean: true,
+    keepalive: 30,
+    ...extra,
+  } as mqtt.IConnectPacket)
+}
+
+const cases: Array<[string, Buffer, string, number]> = [
+  ['3.1', connect(3, 'old-client'), 'old-client', 3],
+  ['3.1.1', connect(4, 'dev-1', { username: 'u', password: Buffer.from('p') }), 'dev-1', 4],
+  ['3.1.1 with will', connect(4, 'w', { will: { topic: 'a/b', payload: Buffer.from('bye'), qos: 1, retain: false } }), 'w', 4],
+  ['5.0 with properties', connect(5, 'five', { properties: { sessionExpiryInterval: 60, receiveMaximum: 10, userProperties: { a: 'b' } } }), 'five', 5],
+  ['5.0 empty client ID', connect(5, ''), '', 5],
+  ['3.1.1 long client ID (2-byte length)', connect(4, 'x'.repeat(300)), 'x'.repeat(300), 4],
+]
+
+describe('peekConnect', () => {
+  it.each(cases)('parses a %s CONNECT fed byte by byte', (_name, bytes, clientId, version) => {
+    for (let n = 0; n < bytes.length; n++) expect(peekConnect(bytes.subarray(0, n), MAX)).toEqual({ kind: 'more' })
+    expect(peekConnect(bytes, MAX)).toEqual({ kind: 'connect', clientId, protocolVersion: version, length: bytes.length })
+  })
+
+  it('ignores bytes after the CONNECT (a client may pipeline its first PUBLISH)', () => {
+    const c = connect(4, 'pipe')
+    const pub = mqtt.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, dup: false, retain: false })
+    expect(peekConnect(Buffer.concat([c, pub]), MAX)).toMatchObject({ kind: 'connect', clientId: 'pipe', length: c.length })
+  })
+
+  it('rejects a first packet that is not CONNECT at the first byte', () => {
+    expect(peekConnect(Buffer.from('GET / HTTP/1.1\r\n'), MAX)).toMatchObject({ kind: 'reject', reason: 'not-connect' })
+    expect(peekConnect(Buffer.from([0x30]), MAX)).toMatchObject({ kind: 'reject', reason: 'not-connect' })
+    // CONNECT with reserved flag bits set [MQTT-2.2.2-1]
+    expect(peekConnect(Buffer.from([0x11]), MAX)).toMatchObject({ kind: 'reject', reason: 'not-connect' })
+  })
+
+  it('rejects an oversized CONNECT as soon as its length is known', () => {
+    const big = connect(4, 'big', { username: 'u', password: Buffer.alloc(70000) })
+    expect(peekConnect(big.subarray(0, 4), MAX)).toMatchObject({ kind: 'reject', reason: 'too-large' })
+  })
+
+  it('rejects a malformed remaining length and a malformed body', () => {
+    expect(peekConnect(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]), MAX)).toMatchObject({ kind: 'reject', reason: 'malformed' })
+    const bad = connect(4, 'x')
+    bad[4] = 0x58 // protocol name "MQTT" -> "XQTT"
+    expect(peekConnect(bad, MAX)).toMatchObject({ kind: 'reject', reason: 'malformed' })
+    const v6 = connect(4, 'x')
+    v6[8] = 6 // unknown protocol level
+    expect(peekConnect(v6, MAX)).toMatchObject({ kind: 'reject', reason: 'malformed' })
+    // the shared parser recovers after errors
+    expect(peekConnect(connect(5, 'after'), MAX)).toMatchObject({ kind: 'connect', clientId: 'after' })
+  })
+
+  it('builds CONNACK server unavailable in the client version', () => {
+    const p4 = mqtt.parser({ protocolVersion: 4 })
+    const p5 = mqtt.parser({ protocolVersion: 5 })
+    const got: mqtt.Packet[] = []
+    p4.on('packet', (p) => got.push(p))
+    p5.on('packet', (p) => got.push(p))
+    p4.parse(connackServerUnavailable(4))
+    p5.parse(connackServerUnavailable(5))
+    expect(got[0]).toMatchObject({ cmd: 'connack', returnCode: 3 })
+    expect(got[1]).toMatchObject({ cmd: 'connack', reasonCode: 0x88 })
+  })
+})
