@@ -1,0 +1,357 @@
+// One client connection: bytes in through an mqtt-packet parser, packets out through a
+// per-event-loop-turn write batch, keepalive, topic aliases, packet size limits, and the
+// connection's lifecycle. Protocol logic lives in handlers/; this file only moves bytes.
+//
+//   socket 'data' ─> parser ─> dispatch() ─ switch (packet.cmd) ─> handlers/<packet>.ts
+//   handlers ─> write()/sendPublish() ─> out batch ─> one socket.write per turn (Broker.flush)
+
+import type { Socket } from 'node:net'
+import mqtt, { type Packet } from 'mqtt-packet'
+import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
+import type { Logger } from '../src/log.js'
+import type { Broker, PendingWill } from './broker.js'
+import { EncodeCache, encodePlainPublish, encodeV5Publish, v5Properties, withPacketId } from './encode.js'
+import type { Session } from './session.js'
+import { handleConnect } from './handlers/connect.js'
+import { handlePublish } from './handlers/publish.js'
+import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './handlers/acks.js'
+import { handleSubscribe } from './handlers/subscribe.js'
+import { handleUnsubscribe } from './handlers/unsubscribe.js'
+import { handleDisconnect } from './handlers/disconnect.js'
+import { RC } from './reason-codes.js'
+
+export enum ConnState {
+  /** waiting for CONNECT */
+  New,
+  /** CONNECT received, CONNACK not sent yet (store/cluster work in flight) */
+  Connecting,
+  Connected,
+  Closed,
+}
+
+const PINGRESP = Buffer.from([0xd0, 0x00])
+
+export class Connection {
+  state: ConnState = ConnState.New
+  version: 3 | 4 | 5 = 4
+  clientId = ''
+  session: Session | null = null
+  will: PendingWill | null = null
+  /** the client's Receive Maximum (5.0) or the v4 window: outgoing QoS 1/2 inflight limit */
+  sendQuota = 65535
+  /** the client's Maximum Packet Size; larger packets are never sent to it [MQTT-3.1.2-24] */
+  maxOutPacket = Infinity
+  /** incoming QoS 1/2 PUBLISHes not yet acknowledged (for the broker's Receive Maximum) */
+  unacked = 0
+  /** incoming topic aliases (5.0) */
+  readonly aliasesIn = new Map<number, string>()
+  /** outgoing topic aliases (5.0), created while the client's Topic Alias Maximum allows */
+  aliasesOut: Map<string, number> | null = null
+  aliasOutMax = 0
+  keepaliveMs = 0
+  lastActivity = Date.now()
+  log: Logger
+  /** packets received while CONNECT is being processed */
+  pending: Packet[] | null = null
+  readonly remote: string
+
+  #parser = mqtt.parser({})
+  #out: Buffer[] = []
+  #outBytes = 0
+  #scheduled = false
+  #timer: NodeJS.Timeout | null = null
+  #closeReason = ''
+
+  constructor(readonly broker: Broker, readonly socket: Socket, remote?: string) {
+    this.remote = remote ?? `${socket.remoteAddress}:${socket.remotePort}`
+    this.log = broker.log
+    socket.setNoDelay(true)
+    this.#parser.on('packet', (p: Packet) => this.#onPacket(p))
+    this.#parser.on('error', (err: Error) => this.#onParseError(err))
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
+    socket.on('error', (err: Error) => this.close(`socket_error`, err))
+    socket.on('close', () => this.close(this.#closeReason || 'client_closed'))
+    socket.on('drain', () => this.session?.drain())
+    this.#timer = setTimeout(() => {
+      if (this.state === ConnState.New) this.protocolError('connect_timeout', null)
+    }, broker.limits.connectTimeoutMs)
+  }
+
+  /** Feeds bytes that arrived before this connection existed (after a PROXY header). */
+  feed(chunk: Buffer): void {
+    this.#onData(chunk)
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.state === ConnState.Closed) return
+    this.broker.stats.bytesIn += chunk.length
+    this.lastActivity = Date.now()
+    this.#parser.parse(chunk)
+    // a packet announced larger than we accept is refused before it is buffered [MQTT-3.2.2-15]
+    const partial = (this.#parser as unknown as { packet: { length: number } }).packet
+    if (partial.length > this.broker.limits.maxPacketSize && (this.state as ConnState) !== ConnState.Closed) {
+      this.protocolError('packet_too_large', RC.PacketTooLarge)
+    }
+  }
+
+  #onPacket(packet: Packet): void {
+    if (this.state === ConnState.Closed) return
+    const stats = this.broker.stats
+    stats.packetsIn[packet.cmd] = (stats.packetsIn[packet.cmd] ?? 0) + 1
+    if ((packet.length ?? 0) > this.broker.limits.maxPacketSize) {
+      this.protocolError('packet_too_large', RC.PacketTooLarge)
+      return
+    }
+    if (this.state === ConnState.Connecting) {
+      this.pending!.push(packet)
+      return
+    }
+    this.dispatch(packet)
+  }
+
+  dispatch(packet: Packet): void {
+    if (this.state === ConnState.New) {
+      if (packet.cmd !== 'connect') {
+        // the first packet must be CONNECT [MQTT-3.1.0-1]
+        this.protocolError('first_packet_not_connect', null)
+        return
+      }
+      handleConnect(this, packet)
+      return
+    }
+    switch (packet.cmd) {
+      case 'publish':
+        handlePublish(this, packet)
+        break
+      case 'puback':
+        handlePuback(this, packet)
+        break
+      case 'pubrec':
+        handlePubrec(this, packet)
+        break
+      case 'pubrel':
+        handlePubrel(this, packet)
+        break
+      case 'pubcomp':
+        handlePubcomp(this, packet)
+        break
+      case 'subscribe':
+        handleSubscribe(this, packet)
+        break
+      case 'unsubscribe':
+        handleUnsubscribe(this, packet)
+        break
+      case 'pingreq':
+        this.write(PINGRESP)
+        this.countOut('pingresp')
+        break
+      case 'disconnect':
+        handleDisconnect(this, packet)
+        break
+      case 'connect':
+        // a second CONNECT is a protocol violation [MQTT-3.1.0-2]
+        this.protocolError('second_connect', RC.ProtocolError)
+        break
+      default:
+        // AUTH (no enhanced auth offered) and server-to-client packets from a client
+        this.protocolError(`unexpected_${packet.cmd}`, RC.ProtocolError)
+    }
+  }
+
+  #onParseError(err: Error): void {
+    if (this.state === ConnState.Closed) return
+    if (this.state === ConnState.New && err.message === 'Invalid protocol version') {
+      // unsupported protocol level: CONNACK 0x01 (3.1.1 form, understood by every version) [MQTT-3.1.2-2]
+      this.broker.stats.protocolError('unsupported_protocol_version')
+      this.log.info('refused connection', { remote: this.remote, reason: 'unsupported_protocol_version' })
+      this.write(Buffer.from([0x20, 0x02, 0x00, 0x01]))
+      this.end('unsupported_protocol_version')
+      return
+    }
+    this.protocolError('malformed_packet', RC.MalformedPacket, err.message)
+  }
+
+  /** Counts and logs a protocol violation, sends DISCONNECT with `reasonCode` to 5.0 clients, closes. */
+  protocolError(reason: string, reasonCode: number | null, detail?: string): void {
+    if (this.state === ConnState.Closed) return
+    this.broker.stats.protocolError(reason)
+    this.log.info('protocol error', { remote: this.remote, clientId: this.clientId || undefined, reason, detail })
+    if (reasonCode !== null && this.version === 5 && this.state === ConnState.Connected) this.sendDisconnect(reasonCode)
+    this.end(reason)
+  }
+
+  /** Flushes pending output and closes the socket. */
+  end(reason: string): void {
+    if (this.state === ConnState.Closed) return
+    this.#closeReason = reason
+    this.flush()
+    this.socket.end()
+    // do not wait for a slow or absent peer to finish the TCP close
+    this.socket.destroySoon?.()
+    this.close(reason)
+  }
+
+  /** Session-level teardown; runs once whatever closed the connection. */
+  close(reason: string, err?: Error): void {
+    if (this.state === ConnState.Closed) return
+    const wasConnected = this.state === ConnState.Connected
+    this.state = ConnState.Closed
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.broker.stats.close(reason)
+    if (err) this.log.debug('socket error', { remote: this.remote, err })
+    if (!this.socket.destroyed) {
+      this.flush()
+      this.socket.destroySoon()
+    }
+    this.broker.connectionClosed(this, wasConnected)
+  }
+
+  // ── keepalive ────────────────────────────────────────────────────────────────────────────
+
+  /** Arms the keepalive check: close after 1.5 x the keepalive without a packet [MQTT-3.1.2-22]. */
+  startKeepalive(seconds: number): void {
+    if (this.#timer) clearTimeout(this.#timer)
+    this.#timer = null
+    this.keepaliveMs = seconds * 1000
+    if (seconds > 0) this.#armKeepalive(this.keepaliveMs * 1.5)
+  }
+
+  #armKeepalive(ms: number): void {
+    this.#timer = setTimeout(() => {
+      const idle = Date.now() - this.lastActivity
+      const limit = this.keepaliveMs * 1.5
+      if (idle >= limit) {
+        this.broker.stats.protocolError('keepalive_timeout')
+        this.log.info('keepalive timeout', { clientId: this.clientId, remote: this.remote })
+        if (this.version === 5) this.sendDisconnect(RC.KeepAliveTimeout)
+        this.end('keepalive_timeout')
+      } else this.#armKeepalive(limit - idle)
+    }, ms)
+  }
+
+  // ── output ───────────────────────────────────────────────────────────────────────────────
+
+  /** Socket buffer over the per-client limit: QoS 0 is dropped, QoS 1/2 waits in the queue. */
+  get congested(): boolean {
+    return this.socket.writableLength + this.#outBytes > this.broker.limits.maxWriteBuffer
+  }
+
+  write(buf: Buffer): void {
+    if (this.state === ConnState.Closed) return
+    this.#out.push(buf)
+    this.#outBytes += buf.length
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      this.broker.scheduleFlush(this)
+    }
+  }
+
+  /** Writes the batch collected during this event-loop turn as one socket write. */
+  flush(): void {
+    this.#scheduled = false
+    const out = this.#out
+    if (out.length === 0) return
+    const bytes = this.#outBytes
+    this.#out = []
+    this.#outBytes = 0
+    this.broker.stats.bytesOut += bytes
+    if (this.socket.destroyed) return
+    if (out.length === 1) this.socket.write(out[0]!)
+    else if (bytes <= 65536) this.socket.write(Buffer.concat(out, bytes))
+    else {
+      this.socket.cork()
+      for (const b of out) this.socket.write(b)
+      this.socket.uncork()
+    }
+  }
+
+  countOut(type: string): void {
+    const o = this.broker.stats.packetsOut
+    o[type] = (o[type] ?? 0) + 1
+  }
+
+  send(packet: Packet): void {
+    const buf = mqtt.generate(packet, { protocolVersion: this.version })
+    if (buf.length > this.maxOutPacket) {
+      this.broker.stats.drop('too_large_for_client')
+      return
+    }
+    this.write(buf)
+    this.countOut(packet.cmd)
+  }
+
+  sendDisconnect(reasonCode: number): void {
+    if (this.version !== 5) return
+    this.send({ cmd: 'disconnect', reasonCode })
+  }
+
+  sendPubrel(packetId: number): void {
+    this.write(Buffer.from([0x62, 0x02, packetId >> 8, packetId & 0xff]))
+    this.countOut('pubrel')
+  }
+
+  /** PUBACK/PUBREC/PUBCOMP; the 4-byte form when the reason is success [MQTT-3.4.2.1]. */
+  sendAck(type: 0x40 | 0x50 | 0x70, packetId: number, reasonCode = 0): void {
+    if (reasonCode === 0 || this.version !== 5) this.write(Buffer.from([type, 0x02, packetId >> 8, packetId & 0xff]))
+    else this.write(Buffer.from([type, 0x03, packetId >> 8, packetId & 0xff, reasonCode]))
+    this.countOut(type === 0x40 ? 'puback' : type === 0x50 ? 'pubrec' : 'pubcomp')
+  }
+
+  /**
+   * Writes a PUBLISH for `msg`. Returns false when the packet exceeds the client's Maximum
+   * Packet Size and was discarded [MQTT-3.1.2-25]. QoS 0 over the buffer limit is dropped.
+   */
+  sendPublish(msg: BrokerMessage, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, dup: boolean, enc: EncodeCache | null): boolean {
+    if (qos === 0 && this.congested) {
+      this.broker.stats.drop('slow_subscriber')
+      return true
+    }
+    const v5 = this.version === 5
+    const now = Date.now()
+    let buf: Buffer
+    if (v5 && (subIds !== undefined || this.aliasOutMax > 0)) {
+      buf = this.#encodeV5(msg, qos, retain, subIds, packetId, now)
+      if (dup) buf[0] = buf[0]! | 0x08
+    } else {
+      const base = enc !== null ? enc.get(msg, qos, retain, v5, now) : this.#encodePlain(msg, qos, retain, v5, now)
+      buf = qos === 0 ? base : withPacketId(base, packetId, dup)
+    }
+    if (buf.length > this.maxOutPacket) {
+      this.broker.stats.drop('too_large_for_client')
+      return false
+    }
+    this.write(buf)
+    const stats = this.broker.stats
+    stats.publishesDelivered++
+    stats.packetsOut.publish = (stats.packetsOut.publish ?? 0) + 1
+    return true
+  }
+
+  #encodePlain(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean, now: number): Buffer {
+    const props = v5 ? v5Properties(msg, undefined, now) : null
+    return props === null ? encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0) : encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)
+  }
+
+  /** Per-subscriber 5.0 encoding: subscription identifiers and outgoing topic aliases. */
+  #encodeV5(msg: BrokerMessage, qos: QoS, retain: boolean, subIds: number[] | undefined, packetId: number, now: number): Buffer {
+    const props = v5Properties(msg, subIds, now) ?? {}
+    let topic = msg.topic
+    if (this.aliasOutMax > 0) {
+      this.aliasesOut ??= new Map()
+      const alias = this.aliasesOut.get(topic)
+      if (alias !== undefined) {
+        props.topicAlias = alias
+        topic = ''
+      } else if (this.aliasesOut.size < this.aliasOutMax) {
+        const next = this.aliasesOut.size + 1
+        props.topicAlias = next
+        const buf = encodeV5Publish(topic, msg.payload, qos, retain, packetId, props)
+        // only an alias the client has actually received may be used later
+        if (buf.length <= this.maxOutPacket) this.aliasesOut.set(topic, next)
+        return buf
+      }
+    }
+    return encodeV5Publish(topic, msg.payload, qos, retain, packetId, props)
+  }
+}

@@ -1,0 +1,127 @@
+// Outgoing PUBLISH encoding. A message is encoded once per distinct form (protocol family x
+// QoS x retain) and the same Buffer is written to every subscriber of that form; for QoS 1/2
+// the 2-byte packet ID is patched into a copy. The plain form (3.1/3.1.1, or 5.0 without
+// properties) is written by hand; 5.0 properties go through mqtt-packet's generator.
+
+import mqtt from 'mqtt-packet'
+import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
+
+export interface PublishProps {
+  payloadFormatIndicator?: boolean
+  messageExpiryInterval?: number
+  topicAlias?: number
+  responseTopic?: string
+  correlationData?: Buffer
+  userProperties?: Record<string, string | string[]>
+  subscriptionIdentifier?: number | number[]
+  contentType?: string
+}
+
+function varIntLength(n: number): number {
+  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4
+}
+
+function writeVarInt(buf: Buffer, pos: number, n: number): number {
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    buf[pos++] = byte
+  } while (n > 0)
+  return pos
+}
+
+/** Encodes a PUBLISH without properties (v5 gets an empty property block). Packet ID 0 if qos > 0: patch it. */
+export function encodePlainPublish(topic: string, payload: Buffer, qos: QoS, retain: boolean, v5: boolean, packetId: number): Buffer {
+  const topicLen = Buffer.byteLength(topic)
+  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length
+  const total = 1 + varIntLength(remaining) + remaining
+  const buf = Buffer.allocUnsafe(total)
+  buf[0] = 0x30 | (qos << 1) | (retain ? 1 : 0)
+  let pos = writeVarInt(buf, 1, remaining)
+  buf[pos++] = topicLen >> 8
+  buf[pos++] = topicLen & 0xff
+  pos += buf.write(topic, pos, 'utf8')
+  if (qos > 0) {
+    buf[pos++] = packetId >> 8
+    buf[pos++] = packetId & 0xff
+  }
+  if (v5) buf[pos++] = 0
+  payload.copy(buf, pos)
+  return buf
+}
+
+/** Encodes a v5 PUBLISH with properties through mqtt-packet. */
+export function encodeV5Publish(topic: string, payload: Buffer, qos: QoS, retain: boolean, packetId: number, properties: PublishProps): Buffer {
+  return mqtt.generate(
+    { cmd: 'publish', topic, payload, qos, retain, dup: false, messageId: qos > 0 ? packetId : undefined, properties },
+    { protocolVersion: 5 },
+  )
+}
+
+/** Offset of the packet ID in an encoded PUBLISH (QoS > 0). */
+export function packetIdOffset(buf: Buffer): number {
+  let pos = 1
+  while (buf[pos++]! & 0x80);
+  const topicLen = (buf[pos]! << 8) | buf[pos + 1]!
+  return pos + 2 + topicLen
+}
+
+/** A copy of `encoded` with `packetId` (and DUP when redelivering) set. */
+export function withPacketId(encoded: Buffer, packetId: number, dup: boolean): Buffer {
+  const out = Buffer.allocUnsafe(encoded.length)
+  encoded.copy(out)
+  const at = packetIdOffset(out)
+  out[at] = packetId >> 8
+  out[at + 1] = packetId & 0xff
+  if (dup) out[0] = out[0]! | 0x08
+  return out
+}
+
+/** Properties a v5 subscriber receives for `msg`, or null when there are none. */
+export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined, now: number): PublishProps | null {
+  const p = msg.properties
+  if (p === undefined && subIds === undefined && msg.expiresAt === undefined) return null
+  const out: PublishProps = {}
+  if (p !== undefined) {
+    if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator
+    if (p.contentType !== undefined) out.contentType = p.contentType
+    if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic
+    if (p.correlationData !== undefined) out.correlationData = p.correlationData
+    if (p.userProperties !== undefined) out.userProperties = p.userProperties
+  }
+  // the interval sent is what is left of it [MQTT-3.3.2-6]
+  if (msg.expiresAt !== undefined) out.messageExpiryInterval = Math.max(0, Math.ceil((msg.expiresAt - now) / 1000))
+  if (subIds !== undefined && subIds.length > 0) out.subscriptionIdentifier = subIds.length === 1 ? subIds[0] : subIds
+  return out
+}
+
+/**
+ * Per-message cache of encoded forms, reused for every message (fan-out is synchronous).
+ * Slot = (v5 ? 8 : 0) | qos << 1 | retain. Only forms without per-subscriber properties are cached.
+ */
+export class EncodeCache {
+  #msg: BrokerMessage | null = null
+  #slots: (Buffer | undefined)[] = new Array(16)
+
+  reset(msg: BrokerMessage): void {
+    this.#msg = msg
+    this.#slots.fill(undefined)
+  }
+
+  /** Encoded PUBLISH (packet ID 0) for a subscriber without subscription identifiers. */
+  get(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean, now: number): Buffer {
+    const cacheable = this.#msg === msg
+    const slot = (v5 ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
+    if (cacheable) {
+      const hit = this.#slots[slot]
+      if (hit !== undefined) return hit
+    }
+    let buf: Buffer
+    const props = v5 ? v5Properties(msg, undefined, now) : null
+    if (props === null) buf = encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0)
+    else buf = encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)
+    if (cacheable) this.#slots[slot] = buf
+    return buf
+  }
+}

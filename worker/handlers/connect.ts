@@ -1,0 +1,192 @@
+// CONNECT: validation, ring ownership, cluster claim, take-over, session resume or creation,
+// CONNACK. Packets arriving while this runs are held in `conn.pending` and replayed after.
+
+import type { IConnectPacket } from 'mqtt-packet'
+import type { BrokerMessage } from '../../src/mqtt/message.js'
+import { validateTopicName } from '../../src/mqtt/topic.js'
+import { ConnState, type Connection } from '../connection.js'
+import type { PendingWill } from '../broker.js'
+import { NEVER_EXPIRES, Session } from '../session.js'
+import { RC, RC4 } from '../reason-codes.js'
+
+export function handleConnect(conn: Connection, packet: IConnectPacket): void {
+  const b = conn.broker
+  const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5
+  conn.version = version
+  conn.state = ConnState.Connecting
+  conn.pending = []
+  const props = packet.properties ?? {}
+  let clientId = packet.clientId ?? ''
+  let assigned = false
+
+  const refuse = (reason: string, rc5: number, rc4: number): void => {
+    b.stats.refused[reason] = (b.stats.refused[reason] ?? 0) + 1
+    conn.log.info('connect refused', { remote: conn.remote, clientId, reason })
+    conn.send(version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: rc5 } : { cmd: 'connack', sessionPresent: false, returnCode: rc4 })
+    conn.end(`refused_${reason}`)
+  }
+
+  if (clientId.length === 0) {
+    // 3.1.1 allows an empty ID only with clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]
+    if (version !== 5 && !packet.clean) return refuse('empty_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
+    clientId = b.ownership ? b.ownership.assignClientId() : `ringmq-${b.workerId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+    assigned = true
+  } else if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
+    b.stats.protocolError('bad_client_id')
+    return refuse('bad_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
+  }
+  conn.clientId = clientId
+
+  if (b.ownership && !assigned && !b.ownership.owns(clientId)) {
+    // a stale router sent this client here: "use another server" so no second live session appears
+    return refuse('not_owner', RC.UseAnotherServer, RC4.ServerUnavailable)
+  }
+
+  if (version === 5) {
+    if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
+      b.stats.protocolError('bad_connect_properties')
+      return refuse('bad_connect_properties', RC.ProtocolError, RC4.IdentifierRejected)
+    }
+    if (props.authenticationMethod !== undefined) {
+      // no enhanced authentication is offered
+      return refuse('bad_authentication_method', 0x8c, RC4.IdentifierRejected)
+    }
+  }
+
+  let will: PendingWill | null = null
+  if (packet.will) {
+    const w = packet.will
+    const bad = validateTopicName(w.topic)
+    if (bad) {
+      b.stats.protocolError('bad_will_topic')
+      return refuse('bad_will_topic', RC.TopicNameInvalid, RC4.IdentifierRejected)
+    }
+    const wp = w.properties
+    const message: BrokerMessage = {
+      topic: w.topic,
+      payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload ?? Buffer.alloc(0),
+      qos: w.qos ?? 0,
+      retain: w.retain ?? false,
+      origin: b.workerId,
+      publisherId: clientId,
+    }
+    if (wp) {
+      const mp: NonNullable<BrokerMessage['properties']> = {}
+      if (wp.payloadFormatIndicator !== undefined) mp.payloadFormatIndicator = wp.payloadFormatIndicator
+      if (wp.contentType !== undefined) mp.contentType = wp.contentType
+      if (wp.responseTopic !== undefined) mp.responseTopic = wp.responseTopic
+      if (wp.correlationData !== undefined) mp.correlationData = wp.correlationData
+      if (wp.userProperties !== undefined) mp.userProperties = wp.userProperties
+      if (Object.keys(mp).length > 0) message.properties = mp
+    }
+    will = { message, delayInterval: version === 5 ? wp?.willDelayInterval ?? 0 : 0 }
+    if (wp?.messageExpiryInterval !== undefined) will.expiryInterval = wp.messageExpiryInterval
+  }
+
+  const expiryInterval = version === 5 ? props.sessionExpiryInterval ?? 0 : packet.clean ? 0 : NEVER_EXPIRES
+  const clean = packet.clean ?? true
+
+  b.fabric.claimSession(clientId).then(
+    () => finishConnect(conn, { clientId, assigned, clean, expiryInterval, will, keepalive: packet.keepalive ?? 0, props }),
+    (err: Error) => {
+      conn.log.warn('session claim failed', { clientId, err })
+      refuse('claim_failed', RC.ServerBusy, RC4.ServerUnavailable)
+    },
+  )
+}
+
+interface ConnectParams {
+  clientId: string
+  assigned: boolean
+  clean: boolean
+  expiryInterval: number
+  will: PendingWill | null
+  keepalive: number
+  props: NonNullable<IConnectPacket['properties']>
+}
+
+function finishConnect(conn: Connection, p: ConnectParams): void {
+  if (conn.state !== ConnState.Connecting) return
+  const b = conn.broker
+  const version = conn.version
+  let session = b.sessions.get(p.clientId)
+
+  if (session?.conn) {
+    // take-over: the existing connection ends [MQTT-3.1.4-3]; 5.0 tells it why
+    const old = session.conn
+    const oldWill = old.will
+    old.session = null
+    old.will = null
+    session.conn = null
+    old.sendDisconnect(RC.SessionTakenOver)
+    old.end('session_taken_over')
+    // the old connection's will goes out unless the session continues with a delayed will [MQTT-3.1.3-9]
+    if (oldWill && (p.clean || oldWill.delayInterval === 0)) b.publishWillNow(p.clientId, oldWill)
+  }
+
+  let sessionPresent = false
+  if (session && p.clean) {
+    // clean start discards any existing session [MQTT-3.1.2-4]
+    b.destroySession(session)
+    session = undefined
+  }
+  if (session) {
+    sessionPresent = true
+    // reconnecting before a delayed will is due cancels it [MQTT-3.1.3-9]
+    b.sessionOnline(session)
+  } else {
+    session = new Session(b, p.clientId)
+    b.sessions.set(p.clientId, session)
+  }
+  session.expiryInterval = p.expiryInterval
+  session.protocolVersion = version
+  if (session.persistent || session.stored) void b.persistSession(session)
+
+  // limits announced by the client
+  const props = p.props
+  conn.sendQuota = version === 5 ? props.receiveMaximum ?? 65535 : b.limits.inflightV4
+  conn.maxOutPacket = version === 5 ? props.maximumPacketSize ?? Infinity : Infinity
+  conn.aliasOutMax = version === 5 ? props.topicAliasMaximum ?? 0 : 0
+  conn.will = p.will
+
+  let keepalive = p.keepalive
+  let serverKeepAlive: number | undefined
+  if (version === 5 && (keepalive === 0 || keepalive > b.limits.maxKeepalive) && b.limits.maxKeepalive < 65535) {
+    // the server's maximum wins and is announced as Server Keep Alive [MQTT-3.2.2-21]
+    keepalive = b.limits.maxKeepalive
+    serverKeepAlive = keepalive
+  }
+
+  if (version === 5) {
+    const ack: Record<string, unknown> = {
+      receiveMaximum: b.limits.receiveMaximum,
+      maximumPacketSize: b.limits.maxPacketSize,
+      topicAliasMaximum: b.limits.topicAliasMaximum,
+      retainAvailable: true,
+      wildcardSubscriptionAvailable: true,
+      subscriptionIdentifiersAvailable: true,
+      sharedSubscriptionAvailable: true,
+    }
+    if (p.assigned) ack.assignedClientIdentifier = p.clientId
+    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive
+    conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties: ack })
+  } else {
+    conn.send({ cmd: 'connack', sessionPresent, returnCode: 0 })
+  }
+
+  conn.state = ConnState.Connected
+  conn.session = session
+  session.conn = conn
+  conn.log = b.log.child({ clientId: p.clientId })
+  conn.startKeepalive(keepalive)
+  // resend unacknowledged messages of a present session, then the queue [MQTT-4.4.0-1]
+  if (sessionPresent) session.resume()
+  else session.drain()
+
+  const pending = conn.pending!
+  conn.pending = null
+  for (const pkt of pending) {
+    if (conn.state !== ConnState.Connected) break
+    conn.dispatch(pkt)
+  }
+}
