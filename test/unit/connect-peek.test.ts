@@ -73,3 +73,31 @@ describe('peekConnect', () => {
     expect(got[1]).toMatchObject({ cmd: 'connack', reasonCode: 0x88 })
   })
 })
+
+// PROXY protocol v2 codec (src/mqtt/proxy-protocol.ts): what the router writes before the
+// CONNECT it peeked, and what the worker parses.
+import { encodeProxyV2, encodeProxyV2Local, parseProxyV2 } from '../../src/mqtt/proxy-protocol.js'
+
+describe('PROXY protocol v2', () => {
+  it.each([
+    [{ address: '192.0.2.7', port: 51000 }, { address: '10.0.0.1', port: 1884 }, '192.0.2.7'],
+    [{ address: '::ffff:192.0.2.7', port: 1 }, { address: '127.0.0.1', port: 2 }, '192.0.2.7'],
+    [{ address: '2001:db8::1', port: 65535 }, { address: 'fd00::2:0:3', port: 1884 }, '2001:db8::1'],
+    [{ address: '2001:db8::1', port: 9 }, { address: '10.0.0.1', port: 1884 }, '2001:db8::1'],
+  ])('round-trips %j byte by byte', (source, destination, expected) => {
+    const header = encodeProxyV2(source, destination)
+    const stream = Buffer.concat([header, connect(4, 'after-proxy')])
+    for (let n = 0; n < header.length; n++) expect(parseProxyV2(stream.subarray(0, n))).toBeNull()
+    const parsed = parseProxyV2(stream)!
+    expect(parsed.length).toBe(header.length)
+    expect(parsed.source).toEqual({ address: expected, port: source.port })
+    expect(peekConnect(stream.subarray(parsed.length), MAX)).toMatchObject({ kind: 'connect', clientId: 'after-proxy' })
+  })
+
+  it('parses LOCAL without addresses and rejects non-PROXY bytes at once', () => {
+    expect(parseProxyV2(encodeProxyV2Local())).toEqual({ length: 16, source: null, destination: null })
+    expect(() => parseProxyV2(connect(4, 'x'))).toThrow(/signature/)
+    const v1 = Buffer.from('PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n')
+    expect(() => parseProxyV2(v1)).toThrow(/signature/)
+  })
+})
