@@ -114,6 +114,7 @@ class GrpcFabricImpl implements GrpcFabric {
   #adopted: Placement | undefined
   #server: GrpcServerHandle | undefined
   #ringAsked = new Map<string, number>()
+  #followedEpoch = -1
   #acks = new Map<Link, { ok: number[]; failed: number[] }>()
   #ackScheduled = false
   #expiryTimer: NodeJS.Timeout | undefined
@@ -254,6 +255,7 @@ class GrpcFabricImpl implements GrpcFabric {
 
   #followRing(): void {
     const spec = this.ring()
+    this.#followedEpoch = spec.epoch
     this.#links.setPeers(spec.workers.map((w) => ({ id: w.id, address: w.peer })))
     const ids = new Set(spec.workers.map((w) => w.id))
     for (const peer of this.#routes.table.peers()) if (!ids.has(peer) && !this.#links.isUp(peer)) this.#routes.table.dropPeer(peer)
@@ -276,6 +278,8 @@ class GrpcFabricImpl implements GrpcFabric {
   }
 
   #heartbeat(): Partial<PbPeerMessage> {
+    // the worker may have swapped its placement itself (e.g. a ring file): follow it
+    if (this.ring().epoch !== this.#followedEpoch) this.#followRing()
     this.#routes.flush()
     return {
       body: 'heartbeat',
