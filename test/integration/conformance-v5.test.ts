@@ -1,0 +1,20 @@
+// MQTT 5.0 conformance (Paho client_test5.py port) against the target chosen by
+// CONFORMANCE_TARGET (ringmq worker by default, or mosquitto). See docs/conformance.md.
+
+import { afterAll, beforeAll } from 'vitest'
+import { closeClients } from '../conformance/clients.js'
+import { pahoV5Cases, V5_LIMITS } from '../conformance/cases/paho-v5.js'
+import { startTarget, type Target } from '../conformance/target.js'
+import { cleanupTmp } from '../helpers/process.js'
+
+let target: Target
+beforeAll(async () => {
+  target = await startTarget(V5_LIMITS)
+})
+afterAll(async () => {
+  await closeClients()
+  await target?.stop()
+  cleanupTmp()
+})
+
+pahoV5Cases(() => target)
