@@ -140,6 +140,8 @@ class GrpcFabricImpl implements GrpcFabric {
       log: this.#log,
       events: {
         hello: () => this.#hello(),
+        // the worker may have swapped its placement itself (e.g. a ring file): follow it
+        tick: () => this.ring().epoch !== this.#followedEpoch && this.#followRing(),
         heartbeat: () => this.#heartbeat(),
         onUp: (link, hello) => this.#onUp(link, hello),
         onDown: (link, reason) => this.#onDown(link, reason),
@@ -278,8 +280,6 @@ class GrpcFabricImpl implements GrpcFabric {
   }
 
   #heartbeat(): Partial<PbPeerMessage> {
-    // the worker may have swapped its placement itself (e.g. a ring file): follow it
-    if (this.ring().epoch !== this.#followedEpoch) this.#followRing()
     this.#routes.flush()
     return {
       body: 'heartbeat',

@@ -94,6 +94,8 @@ export interface LinkEvents {
   onDown(link: Link, reason: string): void
   /** Our Hello, built fresh for every link (epoch and digests). */
   hello(): Partial<PbHello>
+  /** Called once every heartbeatMs, before the heartbeats are sent. */
+  tick(): void
   /** A heartbeat frame for `link`, sent every heartbeatMs. */
   heartbeat(link: Link): Partial<PbPeerMessage>
 }
@@ -290,6 +292,7 @@ export class PeerLinks {
   }
 
   #tick(): void {
+    this.#o.events.tick()
     const now = Date.now()
     const silentLimit = this.#o.heartbeatMs * this.#o.missedBeats
     for (const link of [...this.#active.values()]) {
