@@ -1,4 +1,96 @@
-// `ringmq router`: placeholder until its module lands.
-export async function run(_argv: string[]): Promise<void> {
-  throw new Error('ringmq router is not built yet')
+// `ringmq router`: the stateless edge. Reads the ring from --ring, routes every MQTT connection
+// to the owner of its client ID, serves /metrics and (with --admin) the Admin gRPC service.
+
+import { formatHostPort, parseFlags, parseHostPort, usage, type FlagSpecs } from '../config/flags.js'
+import { errConfig } from '../errors.js'
+import { createLogger } from '../log.js'
+import { createRegistry, serveMetrics } from '../metrics/registry.js'
+import { loadRingSpecFile } from '../ring/spec.js'
+import { startRouter, type AdminPlug, type RouterHandle } from '../../router/router.js'
+
+export const routerFlags = {
+  id: { type: 'string', default: 'router', help: 'name of this router in logs, metrics and Admin status' },
+  mqtt: { type: 'string', default: '0.0.0.0:1883', help: 'MQTT listener host:port (devices connect here)' },
+  admin: { type: 'string', help: 'Admin gRPC listener host:port' },
+  metrics: { type: 'string', help: 'Prometheus /metrics listener host:port' },
+  ring: { type: 'string', help: 'ring spec JSON file (required until --join lands)' },
+  'proxy-protocol': { type: 'boolean', default: false, help: 'send a PROXY protocol v2 header to workers (start workers with --proxy-protocol)' },
+  'connect-timeout-ms': { type: 'number', default: 1000, help: 'timeout of one connect to a worker before trying the next' },
+  'connect-deadline-ms': { type: 'number', default: 10000, help: 'a client must send its whole CONNECT within this time' },
+  'max-connect-bytes': { type: 'number', default: 65536, help: 'largest CONNECT accepted' },
+  'probe-interval-ms': { type: 'number', default: 2000, help: 'interval of liveness probes to workers' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+} satisfies FlagSpecs
+
+export async function run(argv: string[]): Promise<void> {
+  const { flags } = parseFlags(argv, routerFlags)
+  if (flags.help) {
+    process.stdout.write(usage('router', routerFlags) + '\n')
+    return
+  }
+  if (!flags.ring) throw errConfig('--ring is required (a ring spec JSON file)')
+  for (const f of ['connect-timeout-ms', 'connect-deadline-ms', 'max-connect-bytes', 'probe-interval-ms'] as const) {
+    if (!(flags[f] > 0)) throw errConfig(`--${f} must be > 0`)
+  }
+  const log = createLogger({ name: 'router', id: flags.id })
+  const spec = loadRingSpecFile(flags.ring)
+  const registry = createRegistry({ router: flags.id })
+  const router = await startRouter(
+    {
+      id: flags.id,
+      spec,
+      ringFile: flags.ring,
+      mqtt: parseHostPort(flags.mqtt),
+      proxyProtocol: flags['proxy-protocol'],
+      connectTimeoutMs: flags['connect-timeout-ms'],
+      connectDeadlineMs: flags['connect-deadline-ms'],
+      maxConnectBytes: flags['max-connect-bytes'],
+      probeIntervalMs: flags['probe-interval-ms'],
+    },
+    registry,
+    log,
+  )
+  const metrics = flags.metrics ? await serveMetrics(registry, parseHostPort(flags.metrics)) : null
+  const admin = flags.admin ? await startAdmin(router, parseHostPort(flags.admin)) : null
+  const ready: Record<string, unknown> = { mqtt: formatHostPort(router.mqtt), epoch: spec.epoch, workers: spec.workers.length }
+  if (admin) ready.admin = formatHostPort(admin.address)
+  if (metrics) ready.metrics = formatHostPort(metrics.address)
+  log.info('ready', ready)
+
+  let stopping = false
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    log.info('stopping', { signal })
+    await Promise.all([router.close(), admin?.close(), metrics?.close()])
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGINT', () => void stop('SIGINT'))
+}
+
+/** The Admin service, loaded only when asked for so that a router without it never loads gRPC. */
+async function startAdmin(router: RouterHandle, at: { host: string; port: number }): Promise<AdminPlug> {
+  const { startAdminServer } = await import('../cluster/grpc-server.js')
+  const m = router.membership
+  const handle = await startAdminServer(at, {
+    nodeId: router.id,
+    role: 'router',
+    getRing: () => m.placement.spec,
+    applyRing: (spec, expected) => router.applyRing(spec, expected),
+    status: () => ({
+      nodeId: router.id,
+      role: 'router',
+      epoch: m.placement.spec.epoch,
+      peers: [...m.liveness()].map((w) => ({ id: w.id, address: m.placement.worker(w.id)!.mqtt, up: w.up })),
+      connections: router.edge.connections,
+    }),
+    locate: (clientId) => ({
+      clientId,
+      prefs: m.placement.prefs(clientId).map((w) => w.id),
+      owner: m.placement.owner(clientId, m.isAlive)?.id,
+      liveHere: false,
+    }),
+  })
+  return { address: handle.address, close: () => handle.close() }
 }

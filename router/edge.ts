@@ -1,0 +1,304 @@
+// The edge: accept a TCP connection, peek its CONNECT, pick the worker, splice.
+//
+//   accept ─► peek (deadline, size limit) ─► prefs(clientId) ─► connect owner ──► splice
+//                 │ garbage / slow / big          │ refused / timeout: mark down,     both ways,
+//                 ▼                               │ next live pref                    backpressure
+//               close (counted)                   ▼ none left
+//                                          CONNACK server unavailable, close
+//
+// Kept lean because every connection pays for it: one Conn object per connection, and the
+// socket event handlers are module-level functions (no closures per connection) that find
+// their Conn through a symbol on the socket. The splice writes chunks as they come and pauses
+// the reading side when the other side's buffer is full (resumed on 'drain').
+
+import net from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { formatHostPort, type HostPort } from '../src/config/flags.js'
+import type { Logger } from '../src/log.js'
+import { connackServerUnavailable, peekConnect } from '../src/mqtt/connect-peek.js'
+import { encodeProxyV2 } from '../src/mqtt/proxy-protocol.js'
+import type { RingWorker } from '../src/ring/spec.js'
+import type { Membership } from './membership.js'
+import type { CloseReason, RouterMetrics } from './metrics.js'
+
+export interface EdgeOptions {
+  mqtt: HostPort
+  /** send a PROXY protocol v2 header to workers */
+  proxyProtocol: boolean
+  /** per attempt to open a worker connection */
+  connectTimeoutMs: number
+  /** the whole CONNECT must arrive within this time of accept */
+  connectDeadlineMs: number
+  maxConnectBytes: number
+}
+
+const PEEKING = 0
+const CONNECTING = 1
+const SPLICED = 2
+const CLOSED = 3
+
+const kConn = Symbol('ringmq.conn')
+type Tagged = net.Socket & { [kConn]?: Conn }
+
+class Conn {
+  state = PEEKING
+  buf: Buffer | null = null
+  worker: net.Socket | null = null
+  workerId = ''
+  clientId = ''
+  protocolVersion: 3 | 4 | 5 = 4
+  /** index of the next pref to try */
+  attempt = 0
+  parsedAt = 0
+  timer: NodeJS.Timeout | null = null
+  reason: CloseReason | null = null
+  constructor(
+    readonly edge: Edge,
+    readonly client: net.Socket,
+  ) {}
+}
+
+export class Edge {
+  readonly opts: EdgeOptions
+  readonly membership: Membership
+  readonly metrics: RouterMetrics
+  readonly log: Logger
+  #server: net.Server
+  #live = new Set<Conn>()
+  #closedToWorker = 0
+  #closedToClient = 0
+
+  constructor(opts: EdgeOptions, membership: Membership, metrics: RouterMetrics, log: Logger) {
+    this.opts = opts
+    this.membership = membership
+    this.metrics = metrics
+    this.log = log
+    this.#server = net.createServer({ noDelay: true }, onAccept)
+    ;(this.#server as net.Server & { [kEdge]?: Edge })[kEdge] = this
+  }
+
+  async listen(): Promise<HostPort> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject)
+      this.#server.listen({ port: this.opts.mqtt.port, host: this.opts.mqtt.host, backlog: 4096 }, () => resolve())
+    })
+    const a = this.#server.address() as net.AddressInfo
+    return { host: a.address, port: a.port }
+  }
+
+  get connections(): number {
+    return this.#live.size
+  }
+
+  bytes(): { toWorker: number; toClient: number } {
+    let toWorker = this.#closedToWorker
+    let toClient = this.#closedToClient
+    for (const c of this.#live) {
+      if (c.worker) toWorker += c.worker.bytesWritten
+      toClient += c.client.bytesWritten
+    }
+    return { toWorker, toClient }
+  }
+
+  /** Stops accepting and closes every connection (clients reconnect through another router). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    for (const c of [...this.#live]) {
+      c.reason ??= 'shutdown'
+      c.worker?.destroy()
+      c.client.destroy()
+    }
+    await closed
+  }
+
+  adopt(c: Conn): void {
+    this.#live.add(c)
+  }
+
+  forget(c: Conn): void {
+    if (!this.#live.delete(c)) return
+    if (c.worker) this.#closedToWorker += c.worker.bytesWritten
+    this.#closedToClient += c.client.bytesWritten
+  }
+
+  /** A printable address for logs. */
+  static where(hp: HostPort): string {
+    return formatHostPort(hp)
+  }
+}
+
+const kEdge = Symbol('ringmq.edge')
+
+function onAccept(this: net.Server & { [kEdge]?: Edge }, socket: Tagged): void {
+  const edge = this[kEdge]!
+  const c = new Conn(edge, socket)
+  socket[kConn] = c
+  edge.adopt(c)
+  edge.metrics.accepted.inc()
+  socket.on('data', onPeekData)
+  socket.on('error', onClientError)
+  socket.on('close', onClientClose)
+  c.timer = setTimeout(onDeadline, edge.opts.connectDeadlineMs, c)
+}
+
+function onDeadline(c: Conn): void {
+  c.timer = null
+  if (c.state !== PEEKING) return
+  closeClient(c, 'deadline')
+}
+
+function onPeekData(this: Tagged, chunk: Buffer): void {
+  const c = this[kConn]!
+  c.buf = c.buf === null ? chunk : Buffer.concat([c.buf, chunk])
+  const r = peekConnect(c.buf, c.edge.opts.maxConnectBytes)
+  if (r.kind === 'more') return
+  if (r.kind === 'reject') {
+    closeClient(c, r.reason)
+    return
+  }
+  // Stop reading until the worker is there: later bytes wait in the kernel, not in our heap.
+  this.pause()
+  this.off('data', onPeekData)
+  if (c.timer) clearTimeout(c.timer)
+  c.timer = null
+  c.state = CONNECTING
+  c.clientId = r.clientId
+  c.protocolVersion = r.protocolVersion
+  c.parsedAt = performance.now()
+  route(c)
+}
+
+/** Connects to the next live pref (or any live worker for an empty client ID). */
+function route(c: Conn): void {
+  const m = c.edge.membership
+  let target: RingWorker | undefined
+  if (c.clientId === '') {
+    target = c.attempt < 3 ? m.anyAlive() : undefined
+  } else {
+    const prefs = m.placement.prefs(c.clientId)
+    while (c.attempt < prefs.length && !m.isAlive(prefs[c.attempt]!.id)) c.attempt++
+    target = prefs[c.attempt]
+  }
+  c.attempt++
+  if (!target) {
+    c.edge.metrics.routeFailures['no-worker'].inc()
+    c.state = CLOSED
+    c.reason = 'no-worker'
+    c.client.end(connackServerUnavailable(c.protocolVersion))
+    return
+  }
+  const at = m.address(target.id)
+  const w = net.connect({ host: at.host, port: at.port, noDelay: true }) as Tagged
+  w[kConn] = c
+  c.worker = w
+  c.workerId = target.id
+  w.setTimeout(c.edge.opts.connectTimeoutMs)
+  w.on('connect', onWorkerConnect)
+  w.on('timeout', onWorkerTimeout)
+  w.on('error', onWorkerError)
+  w.on('close', onWorkerClose)
+}
+
+function onWorkerConnect(this: Tagged): void {
+  const c = this[kConn]!
+  if (c.worker !== this || c.state !== CONNECTING) return
+  this.setTimeout(0)
+  this.off('timeout', onWorkerTimeout)
+  const edge = c.edge
+  edge.metrics.connectLatency.observe((performance.now() - c.parsedAt) / 1000)
+  edge.membership.markUp(c.workerId)
+  c.state = SPLICED
+  const client = c.client
+  if (edge.opts.proxyProtocol && client.remoteAddress && client.localAddress) {
+    this.write(encodeProxyV2({ address: client.remoteAddress, port: client.remotePort! }, { address: client.localAddress, port: client.localPort! }))
+  }
+  this.write(c.buf!)
+  c.buf = null
+  client.on('data', onSpliceData)
+  this.on('data', onSpliceData)
+  client.on('drain', onDrain)
+  this.on('drain', onDrain)
+  client.on('end', onEnd)
+  this.on('end', onEnd)
+  client.resume()
+}
+
+/** A failed attempt: mark the worker down and try the next pref. */
+function attemptFailed(c: Conn, w: Tagged, why: 'connect-refused' | 'connect-timeout' | 'connect-error', detail: string): void {
+  c.edge.metrics.routeFailures[why].inc()
+  c.edge.membership.markDown(c.workerId, detail)
+  c.worker = null
+  w.destroy()
+  if (c.state === CONNECTING) route(c)
+}
+
+function onWorkerTimeout(this: Tagged): void {
+  const c = this[kConn]!
+  if (c.worker === this && c.state === CONNECTING) attemptFailed(c, this, 'connect-timeout', 'connect timeout')
+}
+
+function onWorkerError(this: Tagged, err: NodeJS.ErrnoException): void {
+  const c = this[kConn]!
+  if (c.worker === this && c.state === CONNECTING) {
+    attemptFailed(c, this, err.code === 'ECONNREFUSED' ? 'connect-refused' : 'connect-error', `connect ${err.code ?? err.message}`)
+  }
+  // after the splice, 'close' (with hadError) follows and closes the client
+}
+
+function onWorkerClose(this: Tagged, hadError: boolean): void {
+  const c = this[kConn]!
+  if (c.worker !== this || c.state !== SPLICED) return
+  c.reason ??= 'worker-closed'
+  c.state = CLOSED
+  // Flush what the worker sent last (e.g. CONNACK 0x9C, DISCONNECT) before closing the client.
+  if (hadError) c.client.destroy()
+  else c.client.destroySoon()
+}
+
+function onSpliceData(this: Tagged, chunk: Buffer): void {
+  const c = this[kConn]!
+  const other = this === c.client ? c.worker! : c.client
+  if (!other.write(chunk)) this.pause()
+}
+
+function onDrain(this: Tagged): void {
+  const c = this[kConn]!
+  const other = this === c.client ? c.worker : c.client
+  other?.resume()
+}
+
+function onEnd(this: Tagged): void {
+  const c = this[kConn]!
+  const other = this === c.client ? c.worker : c.client
+  if (this !== c.client) c.reason ??= 'worker-closed'
+  other?.end()
+}
+
+function onClientError(this: Tagged): void {
+  const c = this[kConn]!
+  c.reason ??= 'client-error'
+  // 'close' follows
+}
+
+function onClientClose(this: Tagged): void {
+  const c = this[kConn]!
+  if (c.timer) clearTimeout(c.timer)
+  c.timer = null
+  const wasSpliced = c.state === SPLICED
+  c.state = CLOSED
+  c.buf = null
+  const reason = c.reason ?? 'client-closed'
+  c.edge.metrics.closed[reason].inc()
+  c.edge.forget(c)
+  const w = c.worker
+  if (w && !w.destroyed) {
+    if (wasSpliced) w.destroySoon()
+    else w.destroy() // still connecting: nothing of the client's was sent yet
+  }
+}
+
+function closeClient(c: Conn, reason: CloseReason): void {
+  c.reason = reason
+  c.state = CLOSED
+  c.client.destroy()
+}

@@ -1,0 +1,108 @@
+// What the router knows about the cluster: the ring (Placement) and which workers it believes
+// alive. Liveness comes from periodic TCP-connect probes to each worker's MQTT listener (the
+// address the router needs to reach) and from failed connects on the routing path; a worker
+// is back as soon as a probe or a connect succeeds. Every worker starts out presumed alive so
+// that a fresh router routes at once. Nothing here needs to survive a restart.
+
+import net from 'node:net'
+import { parseHostPort, type HostPort } from '../src/config/flags.js'
+import type { Logger } from '../src/log.js'
+import { Placement } from '../src/ring/placement.js'
+import type { RingSpec, RingWorker } from '../src/ring/spec.js'
+
+export class Membership {
+  #placement: Placement
+  #down = new Set<string>()
+  #addresses = new Map<string, HostPort>()
+  #log: Logger
+  #probeTimer: NodeJS.Timeout | undefined
+  #probing = new Set<net.Socket>()
+  #next = 0
+
+  constructor(spec: RingSpec, log: Logger) {
+    this.#log = log
+    this.#placement = new Placement(spec)
+    this.#index(spec)
+  }
+
+  get placement(): Placement {
+    return this.#placement
+  }
+
+  /** For Placement.owner: bound once, no closure per call. */
+  readonly isAlive = (workerId: string): boolean => !this.#down.has(workerId)
+
+  address(workerId: string): HostPort {
+    return this.#addresses.get(workerId)!
+  }
+
+  markDown(workerId: string, why: string): void {
+    if (this.#down.has(workerId) || !this.#addresses.has(workerId)) return
+    this.#down.add(workerId)
+    this.#log.warn('worker down', { worker: workerId, why })
+  }
+
+  markUp(workerId: string): void {
+    if (!this.#down.delete(workerId)) return
+    this.#log.info('worker up', { worker: workerId })
+  }
+
+  /** Any active worker believed alive, round-robin (for clients with an empty client ID). */
+  anyAlive(): RingWorker | undefined {
+    const workers = this.#placement.spec.workers
+    for (let i = 0; i < workers.length; i++) {
+      const w = workers[(this.#next + i) % workers.length]!
+      if (w.state === 'active' && !this.#down.has(w.id)) {
+        this.#next = (this.#next + i + 1) % workers.length
+        return w
+      }
+    }
+    return undefined
+  }
+
+  /** Adopts a newer spec; liveness of workers that stay is kept. */
+  setSpec(spec: RingSpec): void {
+    this.#placement = new Placement(spec)
+    this.#index(spec)
+    for (const id of this.#down) if (!this.#addresses.has(id)) this.#down.delete(id)
+  }
+
+  *liveness(): Iterable<{ id: string; up: boolean }> {
+    for (const w of this.#placement.spec.workers) yield { id: w.id, up: !this.#down.has(w.id) }
+  }
+
+  startProbes(intervalMs: number, timeoutMs: number): void {
+    const probeAll = (): void => {
+      for (const w of this.#placement.spec.workers) this.#probe(w.id, timeoutMs)
+    }
+    probeAll()
+    this.#probeTimer = setInterval(probeAll, intervalMs)
+    this.#probeTimer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#probeTimer)
+    for (const s of this.#probing) s.destroy()
+    this.#probing.clear()
+  }
+
+  #probe(workerId: string, timeoutMs: number): void {
+    const at = this.#addresses.get(workerId)!
+    const s = net.connect({ host: at.host, port: at.port })
+    this.#probing.add(s)
+    const done = (up: boolean, why: string): void => {
+      if (!this.#probing.delete(s)) return
+      s.destroy()
+      if (up) this.markUp(workerId)
+      else this.markDown(workerId, why)
+    }
+    s.setTimeout(timeoutMs, () => done(false, 'probe timeout'))
+    s.once('connect', () => done(true, ''))
+    s.once('error', (err: NodeJS.ErrnoException) => done(false, `probe ${err.code ?? err.message}`))
+  }
+
+  #index(spec: RingSpec): void {
+    this.#addresses.clear()
+    for (const w of spec.workers) this.#addresses.set(w.id, parseHostPort(w.mqtt))
+  }
+}
