@@ -212,6 +212,7 @@ export class Broker implements BrokerSurface {
     const conn = new Connection(this, socket, res.remote)
     this.connections.add(conn)
     if (res.rest.length > 0) conn.feed(res.rest)
+    socket.resume()
   }
 
   /** Stops accepting, disconnects every client (5.0: 0x8B), waits for the store to commit. */

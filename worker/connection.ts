@@ -2,7 +2,7 @@
 // per-event-loop-turn write batch, keepalive, topic aliases, packet size limits, and the
 // connection's lifecycle. Protocol logic lives in handlers/; this file only moves bytes.
 //
-//   socket 'data' ─> parser ─> dispatch() ─ switch (packet.cmd) ─> handlers/<packet>.ts
+//   socket 'data' ─> FrameReader (hot packets) / mqtt-packet parser (the rest) ─> dispatch() ─ switch (packet.cmd) ─> handlers/<packet>.ts
 //   handlers ─> write()/sendPublish() ─> out batch ─> one socket.write per turn (Broker.flush)
 
 import type { Socket } from 'node:net'
@@ -19,6 +19,7 @@ import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
 import { RC } from './reason-codes.js'
+import { FrameReader, type FrameSink } from './frame-reader.js'
 
 export enum ConnState {
   /** waiting for CONNECT */
@@ -31,7 +32,7 @@ export enum ConnState {
 
 const PINGRESP = Buffer.from([0xd0, 0x00])
 
-export class Connection {
+export class Connection implements FrameSink {
   state: ConnState = ConnState.New
   version: 3 | 4 | 5 = 4
   clientId = ''
@@ -56,6 +57,7 @@ export class Connection {
   readonly remote: string
 
   #parser = mqtt.parser({})
+  #reader: FrameReader
   #out: Buffer[] = []
   #outBytes = 0
   #scheduled = false
@@ -65,6 +67,7 @@ export class Connection {
   constructor(readonly broker: Broker, readonly socket: Socket, remote?: string) {
     this.remote = remote ?? `${socket.remoteAddress}:${socket.remotePort}`
     this.log = broker.log
+    this.#reader = new FrameReader(broker.limits.maxPacketSize)
     socket.setNoDelay(true)
     this.#parser.on('packet', (p: Packet) => this.#onPacket(p))
     this.#parser.on('error', (err: Error) => this.#onParseError(err))
@@ -86,22 +89,39 @@ export class Connection {
     if (this.state === ConnState.Closed) return
     this.broker.stats.bytesIn += chunk.length
     this.lastActivity = Date.now()
-    this.#parser.parse(chunk)
-    // a packet announced larger than we accept is refused before it is buffered [MQTT-3.2.2-15]
-    const partial = (this.#parser as unknown as { packet: { length: number } }).packet
-    if (partial.length > this.broker.limits.maxPacketSize && (this.state as ConnState) !== ConnState.Closed) {
-      this.protocolError('packet_too_large', RC.PacketTooLarge)
-    }
+    this.#reader.push(chunk, this)
+  }
+
+  // ── FrameSink ────────────────────────────────────────────────────────────────────────────
+
+  get open(): boolean {
+    return this.state !== ConnState.Closed
+  }
+
+  packet(p: Packet): void {
+    this.#onPacket(p)
+  }
+
+  fallback(frame: Buffer): void {
+    this.#parser.parse(frame)
+  }
+
+  error(reason: 'packet_too_large' | 'malformed_length'): void {
+    // a packet larger than our Maximum Packet Size is refused before it is buffered [MQTT-3.2.2-15]
+    if (reason === 'packet_too_large') this.protocolError(reason, RC.PacketTooLarge)
+    else this.protocolError(reason, RC.MalformedPacket)
+  }
+
+  /** Protocol level from CONNECT; 5.0 changes how PUBLISH is framed. */
+  setVersion(v: 3 | 4 | 5): void {
+    this.version = v
+    this.#reader.v5 = v === 5
   }
 
   #onPacket(packet: Packet): void {
     if (this.state === ConnState.Closed) return
     const stats = this.broker.stats
     stats.packetsIn[packet.cmd] = (stats.packetsIn[packet.cmd] ?? 0) + 1
-    if ((packet.length ?? 0) > this.broker.limits.maxPacketSize) {
-      this.protocolError('packet_too_large', RC.PacketTooLarge)
-      return
-    }
     if (this.state === ConnState.Connecting) {
       this.pending!.push(packet)
       return

@@ -103,10 +103,14 @@ export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined, n
 export class EncodeCache {
   #msg: BrokerMessage | null = null
   #slots: (Buffer | undefined)[] = new Array(16)
+  #dirty = false
 
   reset(msg: BrokerMessage): void {
     this.#msg = msg
-    this.#slots.fill(undefined)
+    if (this.#dirty) {
+      this.#slots.fill(undefined)
+      this.#dirty = false
+    }
   }
 
   /** Encoded PUBLISH (packet ID 0) for a subscriber without subscription identifiers. */
@@ -121,7 +125,10 @@ export class EncodeCache {
     const props = v5 ? v5Properties(msg, undefined, now) : null
     if (props === null) buf = encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0)
     else buf = encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)
-    if (cacheable) this.#slots[slot] = buf
+    if (cacheable) {
+      this.#slots[slot] = buf
+      this.#dirty = true
+    }
     return buf
   }
 }

@@ -39,8 +39,8 @@ export function readProxyHeader(socket: Socket, timeoutMs: number): Promise<Prox
       }
       const src = res.source
       const remote = src ? `${src.address}:${src.port}` : `${socket.remoteAddress}:${socket.remotePort}`
+      // the socket stays paused until the caller has attached its own reader
       done({ remote, rest: buf.subarray(res.length) })
-      process.nextTick(() => socket.resume())
     }
     const timer = setTimeout(() => done(null), timeoutMs)
     socket.on('data', onData)

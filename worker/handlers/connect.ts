@@ -12,7 +12,7 @@ import { RC, RC4 } from '../reason-codes.js'
 export function handleConnect(conn: Connection, packet: IConnectPacket): void {
   const b = conn.broker
   const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5
-  conn.version = version
+  conn.setVersion(version)
   conn.state = ConnState.Connecting
   conn.pending = []
   const props = packet.properties ?? {}
