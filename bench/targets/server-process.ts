@@ -1,0 +1,127 @@
+// Starting and stopping the server processes of a bench target, pinned to the server core.
+// Every process started here is stopped by its PID (SIGTERM, then SIGKILL after a grace).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import net from 'node:net'
+
+export interface ServerProcess {
+  readonly name: string
+  readonly pid: number
+  /** the parsed JSON "ready" line, when the process prints one */
+  readonly ready: Record<string, unknown>
+  stop(): Promise<void>
+}
+
+export interface SpawnOptions {
+  name: string
+  cmd: string
+  args: string[]
+  /** CPU to pin to with taskset; undefined = not pinned */
+  cpu?: number
+  /** wait for a JSON log line with msg "ready" (ringmq contract) */
+  readyLine?: boolean
+  /** or wait until this TCP port accepts connections */
+  readyPort?: number
+  readyTimeoutMs?: number
+}
+
+const live = new Set<ChildProcess>()
+
+let tasksetChecked: boolean | null = null
+export function hasTaskset(): boolean {
+  if (tasksetChecked === null) tasksetChecked = spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0
+  return tasksetChecked
+}
+
+export async function startServer(o: SpawnOptions): Promise<ServerProcess> {
+  // taskset execs the command, so the child's PID is the server's PID
+  const [cmd, args] = o.cpu !== undefined && hasTaskset() ? ['taskset', ['-c', String(o.cpu), o.cmd, ...o.args]] : [o.cmd, o.args]
+  const child = spawn(cmd as string, args as string[], { stdio: ['ignore', 'pipe', 'pipe'] })
+  live.add(child)
+  let tail = ''
+  const keep = (d: Buffer): void => {
+    tail = (tail + d.toString()).slice(-4000)
+  }
+  child.stderr!.on('data', keep)
+  const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    live.delete(child)
+    resolve()
+  }))
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill('SIGTERM')
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(t)
+  }
+  const timeoutMs = o.readyTimeoutMs ?? 20_000
+  try {
+    let ready: Record<string, unknown> = {}
+    if (o.readyLine) {
+      ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms`)), timeoutMs)
+        child.once('exit', (code, sig) => {
+          clearTimeout(t)
+          reject(new Error(`exited (${code ?? sig}) before ready`))
+        })
+        createInterface({ input: child.stdout! }).on('line', (line) => {
+          keep(Buffer.from(line + '\n'))
+          let rec: Record<string, unknown>
+          try {
+            rec = JSON.parse(line)
+          } catch {
+            return
+          }
+          if (rec.msg === 'ready') {
+            clearTimeout(t)
+            resolve(rec)
+          }
+        })
+      })
+    } else {
+      child.stdout!.on('data', keep)
+      if (o.readyPort !== undefined) await waitForPort(o.readyPort, timeoutMs, () => child.exitCode !== null || child.signalCode !== null)
+    }
+    child.stdout!.resume()
+    return { name: o.name, pid: child.pid!, ready, stop }
+  } catch (err) {
+    await stop()
+    throw new Error(`${o.name}: ${(err as Error).message}${tail ? `; output: ${tail.trim().slice(-600)}` : ''}`)
+  }
+}
+
+export async function waitForPort(port: number, timeoutMs: number, dead: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (dead()) throw new Error('exited before listening')
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => {
+        s.destroy()
+        resolve(true)
+      })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`port ${port} not listening within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** Reserves free loopback ports (closed again; a small race is accepted for a bench). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
+      const s = net.createServer()
+      s.listen(0, '127.0.0.1', () => resolve(s))
+    })),
+  )
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+  return ports
+}
+
+/** Last-resort cleanup (process exit): kill whatever this module started and is still alive. */
+export function killAllStarted(): void {
+  for (const c of live) c.kill('SIGKILL')
+}

@@ -1,0 +1,58 @@
+// A bench target: a system under test the generator can drive. `probe` says, without starting
+// anything long-lived, whether it can run here (and why not); `start` brings it up on
+// loopback, pinned to the server core, and says where each client role connects and which
+// processes to measure.
+
+import fs from 'node:fs'
+import type { ClientPlacement } from '../gen/clients.js'
+import type { ServerProcess } from './server-process.js'
+
+export interface StartContext {
+  /** a fresh directory for configs and data, removed by the runner */
+  dir: string
+  /** CPU for the server processes, undefined = unpinned */
+  serverCpu?: number
+}
+
+/**
+ * Process groups whose CPU and memory are read: `total` is every process serving the
+ * target; `own` (proxies only) is the proxy alone, i.e. its own cost on top of the broker.
+ */
+export type ProcessGroups = { total: ServerProcess[]; own?: ServerProcess[] }
+
+export interface RunningTarget {
+  placement: ClientPlacement
+  groups: ProcessGroups
+  stop(): Promise<void>
+}
+
+export interface TargetDef {
+  /** short id used in tables and flags, e.g. "mosquitto" */
+  id: string
+  /** what it is, for the report */
+  label: string
+  /** scenario kinds this target takes part in (the cluster is not an idle-connection target) */
+  idle: boolean
+  /** null when runnable, else the reason it is skipped */
+  probe(): Promise<string | null>
+  start(ctx: StartContext): Promise<RunningTarget>
+}
+
+export function missingFile(path: string, what: string): string | null {
+  try {
+    fs.accessSync(path, fs.constants.X_OK)
+    return null
+  } catch {
+    return `${what} not found at ${path}`
+  }
+}
+
+export function stopAllOf(procs: ServerProcess[]): Promise<void> {
+  // proxies first would drop client connections before brokers; order does not matter for a bench
+  return Promise.all(procs.map((p) => p.stop())).then(() => undefined)
+}
+
+export function hostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':')
+  return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) }
+}
