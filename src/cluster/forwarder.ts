@@ -23,7 +23,10 @@ import type { Link } from './peer-link.js'
 import type { PbForwardedMessage, PbPublishAck } from './proto-types.js'
 
 export interface ForwarderOptions {
+  /** per-peer bound on unsent messages */
   maxQueued: number
+  /** per-peer bound on unsent bytes (payload + topic + overhead) */
+  maxQueuedBytes: number
   maxBatch: number
   maxBatchBytes: number
   metrics: FabricMetrics
@@ -35,9 +38,17 @@ interface Pending {
   startedAt: number
 }
 
+interface Queued {
+  pb: Partial<PbForwardedMessage>
+  size: number
+}
+
+/** rough wire size of one message, for the byte bounds */
+const sizeOf = (msg: BrokerMessage): number => msg.payload.length + Buffer.byteLength(msg.topic) + 64
+
 class PeerQueue {
   link: Link | undefined
-  queue: Partial<PbForwardedMessage>[] = []
+  queue: Queued[] = []
   queuedBytes = 0
   pending = new Map<number, Pending>()
   scheduled = false
@@ -81,7 +92,7 @@ export class Forwarder {
     if (!q || q.link !== link) return
     q.link = undefined
     const err = errPeerDown(`link to ${peerId} lost`)
-    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.qos === 0).length)
+    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.pb.qos === 0).length)
     q.queue = []
     q.queuedBytes = 0
     for (const p of q.pending.values()) {
@@ -94,10 +105,13 @@ export class Forwarder {
   forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
     const q = this.#peer(peerId)
     if (!q.link) return this.#drop(peerId, msg, 'peer_down', errPeerDown(`peer ${peerId} is down`))
-    if (q.queue.length >= this.#o.maxQueued) return this.#drop(peerId, msg, 'buffer_full', errBufferFull(peerId))
+    const size = sizeOf(msg)
+    if (q.queue.length >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
+      return this.#drop(peerId, msg, 'buffer_full', errBufferFull(peerId))
+    }
     const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
-    q.queue.push(encodeMessage(msg, msgId, groups, normal))
-    q.queuedBytes += msg.payload.length + msg.topic.length + 64
+    q.queue.push({ pb: encodeMessage(msg, msgId, groups, normal), size })
+    q.queuedBytes += size
     let done: Promise<void> | undefined
     if (msgId !== 0) {
       done = new Promise<void>((resolve, reject) => q.pending.set(msgId, { resolve, reject, startedAt: performance.now() }))
@@ -143,8 +157,12 @@ export class Forwarder {
 
   #flush(peerId: string, q: PeerQueue): void {
     while (q.link && !q.blocked && q.queue.length > 0) {
-      const messages = q.queue.splice(0, this.#o.maxBatch)
-      q.queuedBytes = q.queue.length === 0 ? 0 : Math.max(0, q.queuedBytes - messages.reduce((n, m) => n + (m.payload?.length ?? 0) + (m.topic?.length ?? 0) + 64, 0))
+      // a batch ends at maxBatch messages or maxBatchBytes, but holds at least one message
+      let n = 0
+      let bytes = 0
+      while (n < q.queue.length && n < this.#o.maxBatch && (n === 0 || bytes + q.queue[n]!.size <= this.#o.maxBatchBytes)) bytes += q.queue[n++]!.size
+      const messages = q.queue.splice(0, n).map((m) => m.pb)
+      q.queuedBytes -= bytes
       const ok = q.link.send({ body: 'publish_batch', publish_batch: { batch_id: this.#nextBatchId++, messages: messages as PbForwardedMessage[] } })
       this.#o.metrics.forwardBatches.inc({ peer: peerId })
       this.#o.metrics.forwardMessages.inc({ peer: peerId }, messages.length)

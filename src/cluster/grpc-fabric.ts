@@ -78,6 +78,8 @@ export interface GrpcFabricOptions {
   maxQueued?: number
   /** messages per PublishBatch, default 500 */
   maxBatch?: number
+  /** receiver backpressure: stop reading a link above this many unsettled deliveries (resume at half), default 10000 */
+  maxReceiving?: number
 }
 
 export interface GrpcFabric {
@@ -116,6 +118,8 @@ class GrpcFabricImpl implements GrpcFabric {
   #ringAsked = new Map<string, number>()
   #followedEpoch = -1
   #acks = new Map<Link, { ok: number[]; failed: number[] }>()
+  /** forwarded messages handed to the broker and not settled yet, per link */
+  #receiving = new Map<Link, number>()
   #ackScheduled = false
   #expiryTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -153,7 +157,13 @@ class GrpcFabricImpl implements GrpcFabric {
     const hlc = new Hlc({ store: o.hlcStore })
     const registers = new RetainedRegisters({ workerId: this.#me, hlc, tombstoneTtlMs: o.tombstoneTtlMs ?? 24 * 3600_000 })
     this.#retained = new RetainedSync({ registers, broker: o.broker, links, metrics: this.#metrics, log: this.#log })
-    this.#forwarder = new Forwarder({ maxQueued: o.maxQueued ?? 10_000, maxBatch: o.maxBatch ?? 500, maxBatchBytes: 1 << 20, metrics: this.#metrics })
+    this.#forwarder = new Forwarder({
+      maxQueued: o.maxQueued ?? 10_000,
+      maxQueuedBytes: 64 << 20,
+      maxBatch: o.maxBatch ?? 500,
+      maxBatchBytes: 1 << 20,
+      metrics: this.#metrics,
+    })
     this.#claims = new SessionClaims({ timeoutMs: o.claimTimeoutMs ?? 1000 })
     this.fabric = {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
@@ -307,6 +317,7 @@ class GrpcFabricImpl implements GrpcFabric {
     this.#claims.peerDown(link.peerId)
     this.#ringAsked.delete(link.peerId)
     this.#acks.delete(link)
+    this.#receiving.delete(link)
     this.#log.debug('peer down', { peer: link.peerId, reason })
   }
 
@@ -364,6 +375,15 @@ class GrpcFabricImpl implements GrpcFabric {
 
   #onBatch(link: Link, batch: PbPublishBatch): void {
     this.#metrics.receivedMessages.inc({ peer: link.peerId }, batch.messages.length)
+    const receiving = (this.#receiving.get(link) ?? 0) + batch.messages.length
+    this.#receiving.set(link, receiving)
+    const max = this.#o.maxReceiving ?? 10_000
+    if (receiving > max) link.pause()
+    const settled = (): void => {
+      const n = (this.#receiving.get(link) ?? 1) - 1
+      this.#receiving.set(link, n)
+      if (link.paused && n <= max / 2) link.resume()
+    }
     for (const pb of batch.messages) {
       let done: Promise<void>
       try {
@@ -372,15 +392,15 @@ class GrpcFabricImpl implements GrpcFabric {
         done = Promise.reject(err)
       }
       const id = pb.msg_id
-      if (id === 0) {
-        done.catch((err: Error) => this.#log.warn('forwarded delivery failed', { peer: link.peerId, err }))
-        continue
-      }
       done.then(
-        () => this.#ack(link, id, true),
+        () => {
+          settled()
+          if (id !== 0) this.#ack(link, id, true)
+        },
         (err: Error) => {
+          settled()
           this.#log.warn('forwarded delivery failed', { peer: link.peerId, err })
-          this.#ack(link, id, false)
+          if (id !== 0) this.#ack(link, id, false)
         },
       )
     }

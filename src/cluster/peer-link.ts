@@ -52,6 +52,7 @@ export class Link {
   readonly dialer: string
   readonly createdAt = Date.now()
   lastSeen = Date.now()
+  paused = false
   #call: Call
   #closed = false
 
@@ -69,6 +70,23 @@ export class Link {
   send(msg: Partial<PbPeerMessage> & { body?: string }): boolean {
     if (this.#closed) return false
     return this.#call.write(msg as PbPeerMessage)
+  }
+
+  /**
+   * Stops reading frames (receiver backpressure: the HTTP/2 window then fills and the
+   * sender's writes report it). A paused link is not judged by missed heartbeats.
+   */
+  pause(): void {
+    if (this.paused || this.#closed) return
+    this.paused = true
+    this.#call.pause()
+  }
+
+  resume(): void {
+    if (!this.paused) return
+    this.paused = false
+    this.lastSeen = Date.now()
+    if (!this.#closed) this.#call.resume()
   }
 
   onDrain(cb: () => void): void {
@@ -296,7 +314,7 @@ export class PeerLinks {
     const now = Date.now()
     const silentLimit = this.#o.heartbeatMs * this.#o.missedBeats
     for (const link of [...this.#active.values()]) {
-      if (now - link.lastSeen > silentLimit) {
+      if (!link.paused && now - link.lastSeen > silentLimit) {
         link.close()
         this.#lost(link, `${this.#o.missedBeats} heartbeats missed`)
         continue

@@ -2,7 +2,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import { Placement } from '../../src/ring/placement.js'
-import { metricValue, msg, startCluster, startNode, waitFor, RecordingBroker, type Node } from './cluster-harness.js'
+import { HEARTBEAT_MS, MISSED_BEATS, makeSpec, metricValue, msg, startCluster, startNode, waitFor, RecordingBroker, type Node } from './cluster-harness.js'
 
 let nodes: Node[] = []
 afterEach(async () => {
@@ -144,6 +144,39 @@ describe('cross-worker publish', () => {
     const settled = await Promise.allSettled(results)
     expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(3)
     expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'buffer_full' })).toBe(3)
+  })
+
+  it('pushes back end to end when the receiving broker is slow, without declaring the peer down', async () => {
+    const spec = await makeSpec(2)
+    const w1 = await startNode(spec, 'w1', undefined, { maxQueued: 200 })
+    const w2 = await startNode(spec, 'w2', undefined, { maxReceiving: 50 })
+    nodes = [w1, w2]
+    await waitFor(() => w1.fabric.isAlive('w2') && w2.fabric.isAlive('w1'), 'link up')
+    let open!: () => void
+    w2.broker.gate = new Promise<void>((r) => (open = r))
+    const payload = 'x'.repeat(16 * 1024)
+    const accepted: Promise<void>[] = []
+    let full = false
+    for (let i = 0; i < 5000 && !full; i++) {
+      const p = w1.fabric.fabric.forward('w2', msg('slow', payload, { qos: 1 }), [], true)!
+      p.catch((err: { code?: string }) => {
+        if (err.code === 'ERR_FORWARD_BUFFER_FULL') full = true
+      })
+      accepted.push(p)
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r))
+    }
+    await waitFor(() => full, 'sender buffer full')
+    expect(w2.broker.delivered.length).toBeLessThan(accepted.length)
+    // the paused link stays up through more than missedBeats silent heartbeat intervals
+    await waitFor(() => (w2.fabric.status().peers[0]!.lastSeenMs ?? 0) > HEARTBEAT_MS * MISSED_BEATS * 1.5, 'silence while paused')
+    expect(w2.fabric.isAlive('w1')).toBe(true)
+    open()
+    const results = await Promise.allSettled(accepted)
+    const ok = results.filter((r) => r.status === 'fulfilled').length
+    expect(ok).toBeGreaterThan(0)
+    expect(ok + (await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'buffer_full' }))).toBe(accepted.length)
+    expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'link_lost' })).toBe(0)
+    await waitFor(() => w2.broker.delivered.length === ok, 'every accepted forward delivered')
   })
 
   it('exposes shared group member counts per worker for cluster-wide single delivery', async () => {
