@@ -27,6 +27,7 @@
 
 import fs from 'node:fs'
 import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from 'lmdb'
+import { RingmqError } from '../errors.js'
 import { createLogger, type Logger } from '../log.js'
 import { keyPart } from './keys.js'
 import type { DatabaseName, UpgradeTable } from './records.js'
@@ -121,6 +122,7 @@ export class LmdbStore implements Store {
   }
 
   deleteSession(clientId: string): Promise<void> {
+    if (this.#closed) return closedError('deleteSession')
     const g = keyPart(clientId)
     const writes: Promise<void>[] = []
     // One lmdb batch = one transaction: a crash leaves either the whole session or none of it.
@@ -159,6 +161,7 @@ export class LmdbStore implements Store {
   // queue
 
   enqueue(clientId: string, item: Omit<StoredQueued, 'v' | 'clientId' | 'seq'>): Promise<StoredQueued> {
+    if (this.#closed) return closedError('enqueue')
     const g = keyPart(clientId)
     const seq = this.#nextSeq(clientId, g)
     const rec: StoredQueued = { ...item, v: SCHEMA_VERSION, clientId, seq }
@@ -187,6 +190,10 @@ export class LmdbStore implements Store {
       this.#queueLength.set(clientId, len)
     }
     return len
+  }
+
+  #tables(): Table<unknown>[] {
+    return [this.#sessions, this.#subscriptions, this.#queue, this.#inflight, this.#incomingQos2, this.#retained, this.#meta] as Table<unknown>[]
   }
 
   /** Next seq: one above the highest ever handed out here or found on disk for the client. */
@@ -270,13 +277,26 @@ export class LmdbStore implements Store {
     return (s.lastPageNumber + 1) * s.pageSize
   }
 
+  /** ID of the last committed LMDB transaction (diagnostics; shows how writes are batched). */
+  lastTransactionId(): number {
+    return (this.#root.getStats() as { lastTxnId: number }).lastTxnId
+  }
+
   /** Directory of the environment (for backups and diagnostics). */
   get path(): string {
     return this.#path
   }
 
+  /** Refuses new writes at once, waits for the issued ones to be durable, closes the environment. */
   close(): Promise<void> {
+    if (!this.#closed) {
+      for (const t of this.#tables()) t.close()
+    }
     this.#closed ??= this.flushed().then(() => this.#root.close())
     return this.#closed
   }
+}
+
+function closedError(op: string): Promise<never> {
+  return Promise.reject(new RingmqError('ERR_STORE_CLOSED', `store closed: ${op}`))
 }

@@ -14,6 +14,7 @@
 // Records handed to put() are kept by reference until committed: callers must not mutate them.
 
 import type { Database } from 'lmdb'
+import { RingmqError } from '../errors.js'
 import type { Logger } from '../log.js'
 import { RANGE_END } from './keys.js'
 import { upgradeRecord, type DatabaseName, type UpgradeTable } from './records.js'
@@ -38,6 +39,7 @@ export class Table<T> {
   readonly #upgrades: UpgradeTable | undefined
   readonly #pending = new Map<string, Map<Sub, Pending<T>>>()
   #nextToken = 0
+  #closed = false
 
   constructor(db: Database<unknown, LmdbKey>, name: DatabaseName, twoPart: boolean, log: Logger, upgrades?: UpgradeTable) {
     this.#db = db
@@ -55,12 +57,16 @@ export class Table<T> {
   }
 
   put(group: string, sub: Sub, value: T): Promise<void> {
-    // db.put first: it throws synchronously on an invalid key, before the overlay is touched.
-    return this.#track(group, sub, value, this.#db.put(this.#key(group, sub), value))
+    return this.#write(group, sub, value, () => this.#db.put(this.#key(group, sub), value))
   }
 
   remove(group: string, sub: Sub = NO_SUB): Promise<void> {
-    return this.#track(group, sub, undefined, this.#db.remove(this.#key(group, sub)))
+    return this.#write(group, sub, undefined, () => this.#db.remove(this.#key(group, sub)))
+  }
+
+  /** Refuses further writes (lmdb-js would otherwise queue them on a closed environment). */
+  close(): void {
+    this.#closed = true
   }
 
   /** Removes every visible record of `group`. Call inside `root.batch()` for atomicity. */
@@ -127,7 +133,16 @@ export class Table<T> {
     return upgradeRecord<T>(this.#name, raw, this.#log, this.#upgrades)
   }
 
-  #track(group: string, sub: Sub, value: T | undefined, committed: Promise<boolean>): Promise<void> {
+  #write(group: string, sub: Sub, value: T | undefined, issue: () => Promise<boolean>): Promise<void> {
+    if (this.#closed) return Promise.reject(new RingmqError('ERR_STORE_CLOSED', `store closed: write to ${this.#name}`))
+    let committed: Promise<boolean>
+    try {
+      // issued before the overlay is touched: encoding errors (e.g. an unencodable value) throw
+      // here synchronously and must leave no trace
+      committed = issue()
+    } catch (err) {
+      return Promise.reject(err)
+    }
     const token = ++this.#nextToken
     let m = this.#pending.get(group)
     if (!m) this.#pending.set(group, (m = new Map()))
