@@ -278,6 +278,21 @@ describe('session claims', () => {
 })
 
 describe('ring epochs', () => {
+  it('a new worker only it knows about dials in and spreads its epoch', async () => {
+    const spec = await makeSpec(2)
+    const old = { ...spec, replicas: 1, workers: spec.workers.filter((w) => w.id === 'w1') }
+    const w1 = await startNode(old, 'w1')
+    const w2 = await startNode({ ...spec, epoch: 2 }, 'w2')
+    nodes = [w1, w2]
+    await waitFor(() => w1.fabric.ring().epoch === 2, 'w1 adopted epoch 2 from w2')
+    expect(w1.rings.map((r) => r.workers.map((w) => w.id))).toEqual([['w1', 'w2']])
+    // w1 now knows w2; both ends agree on the one link they use
+    await waitFor(() => w1.fabric.isAlive('w2') && w2.fabric.isAlive('w1'), 'link up both ways')
+    expect(w1.fabric.status().peers[0]!.dialer).toBe(w2.fabric.status().peers[0]!.dialer)
+    w1.fabric.fabric.routeAdded({ filter: 'after/dedupe', group: null })
+    await waitFor(() => interest(w2, 'after/dedupe').length === 1, 'route over the kept link')
+  })
+
   it('spreads a compare-and-set ring change to every peer', async () => {
     const { spec, nodes: ns } = await startCluster(3)
     nodes = ns

@@ -1,0 +1,69 @@
+// Peer link rules on the wire: Hello first, duplicate links removed by the lower-ID rule.
+
+import * as grpc from '@grpc/grpc-js'
+import { afterEach, describe, expect, it } from 'vitest'
+import { ringmqGrpc } from '../../src/cluster/proto.js'
+import type { PbPeerMessage } from '../../src/cluster/proto-types.js'
+import { startCluster, waitFor, type Node } from './cluster-harness.js'
+
+let nodes: Node[] = []
+const clients: grpc.Client[] = []
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close()
+  await Promise.all(nodes.map((n) => n.fabric.close()))
+  nodes = []
+})
+
+/** A raw Peer.Link call to `node` saying Hello as `as`; records what comes back. */
+function rawLink(node: Node, as: string, epoch = 1) {
+  const client = new (ringmqGrpc().Peer)(`127.0.0.1:${node.port}`, grpc.credentials.createInsecure())
+  clients.push(client)
+  const call = (client as unknown as { Link(): grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> }).Link()
+  const received: PbPeerMessage[] = []
+  let ended = false
+  call.on('data', (m: PbPeerMessage) => received.push(m))
+  call.on('error', () => (ended = true))
+  call.on('end', () => (ended = true))
+  call.write({ body: 'hello', hello: { worker_id: as, epoch, route_digest: '', retained_digest: '', protocol: 1 } })
+  return { call, received, isEnded: () => ended }
+}
+
+describe('peer links', () => {
+  it('keeps the link dialed by the lower ID when a second one arrives from the higher ID', async () => {
+    nodes = (await startCluster(2)).nodes
+    const [w1, w2] = nodes as [Node, Node]
+    const raw = rawLink(w1, 'w2')
+    await waitFor(() => raw.isEnded(), 'duplicate from the higher ID closed')
+    expect(raw.received.map((m) => m.body)).toEqual(['hello'])
+    expect(w1.fabric.status().peers[0]).toMatchObject({ id: 'w2', up: true, dialer: 'w1' })
+    w2.fabric.fabric.routeAdded({ filter: 'still/works', group: null })
+    await waitFor(() => w1.fabric.fabric.remoteInterest('still/works').length === 1, 'route over the original link')
+  })
+
+  it('a redial by the same side replaces the old link (the newer one wins)', async () => {
+    nodes = (await startCluster(2)).nodes
+    const [, w2] = nodes as [Node, Node]
+    // w1 is the dialer of the real link; a "redial" as w1 supersedes it on w2
+    const raw = rawLink(w2, 'w1')
+    await waitFor(() => raw.received.some((m) => m.body === 'route_snapshot'), 'raw link got the link-start snapshot')
+    expect(raw.received[0]!.body).toBe('hello')
+    // the real w1 notices its link was closed, redials, and that newer link replaces the raw one
+    await waitFor(() => raw.isEnded(), 'raw link superseded by the real w1 redialing')
+    await waitFor(() => nodes.every((n) => n.fabric.status().peers[0]!.up), 'real link back')
+  })
+
+  it('refuses a stream that does not start with Hello', async () => {
+    nodes = (await startCluster(2)).nodes
+    const [w1] = nodes as [Node]
+    const client = new (ringmqGrpc().Peer)(`127.0.0.1:${w1.port}`, grpc.credentials.createInsecure())
+    clients.push(client)
+    const call = (client as unknown as { Link(): grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> }).Link()
+    let ended = false
+    call.on('error', () => (ended = true))
+    call.on('end', () => (ended = true))
+    call.on('data', () => {})
+    call.write({ body: 'heartbeat', heartbeat: { epoch: 9, route_digest: '', retained_digest: '', time: 0, route_seq: 0 } })
+    await waitFor(() => ended, 'stream without Hello closed')
+    expect(w1.fabric.ring().epoch).toBe(1)
+  })
+})
