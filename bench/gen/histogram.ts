@@ -56,7 +56,8 @@ export class Histogram {
    */
   percentile(p: number): number {
     if (this.#count === 0) return NaN
-    const rank = Math.max(1, Math.ceil((p / 100) * this.#count))
+    // the epsilon keeps 99.9% of 1000 at rank 999 despite 0.999 * 1000 = 999.0000000000001
+    const rank = Math.max(1, Math.ceil((p / 100) * this.#count - 1e-9))
     let seen = 0
     for (let i = 0; i < BUCKETS; i++) {
       seen += this.#counts[i]!
