@@ -1,0 +1,204 @@
+// The router against real `ringmq worker` processes on loopback.
+import fs from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import mqtt from 'mqtt-packet'
+import { cleanupTmp, freePorts, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
+import { Placement } from '../../src/ring/placement.js'
+import { formatRingSpec, parseRingSpec, type RingSpec } from '../../src/ring/spec.js'
+import { connectPacket, expectClosedByServer, metric, rawConnect, rawSocket, scrape } from './router-client.js'
+
+const N = 3
+let dir: string
+let spec: RingSpec
+let placement: Placement
+let ringFile: string
+const workers = new Map<string, RunningProcess>()
+let router: RunningProcess
+let routerPort: number
+
+function port(hp: string | undefined): number {
+  return Number(hp!.slice(hp!.lastIndexOf(':') + 1))
+}
+
+async function connectCounts(): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  await Promise.all(
+    [...workers].map(async ([id, w]) => {
+      if (w.child.exitCode !== null || w.child.signalCode !== null) return out.set(id, -1)
+      out.set(id, metric(await scrape(w.ready.metrics!), 'ringmq_packets_received_total', 'type="connect"'))
+    }),
+  )
+  return out
+}
+
+/** Client IDs whose first pref is `workerId`. */
+function idsOwnedBy(workerId: string, count: number, prefix: string): string[] {
+  const out: string[] = []
+  for (let i = 0; out.length < count; i++) if (placement.prefs(`${prefix}-${i}`)[0]!.id === workerId) out.push(`${prefix}-${i}`)
+  return out
+}
+
+beforeAll(async () => {
+  dir = tmpDir('ringmq-router-')
+  const ports = await freePorts(2 * N)
+  spec = parseRingSpec({
+    epoch: 1,
+    replicas: 2,
+    workers: Array.from({ length: N }, (_, i) => ({ id: `w${i + 1}`, mqtt: `127.0.0.1:${ports[2 * i]}`, peer: `127.0.0.1:${ports[2 * i + 1]}` })),
+  })
+  placement = new Placement(spec)
+  ringFile = path.join(dir, 'ring.json')
+  fs.writeFileSync(ringFile, formatRingSpec(spec))
+  await Promise.all(
+    spec.workers.map(async (w) => {
+      const p = await startRingmq(['worker', '--id', w.id, '--mqtt', w.mqtt, '--peer', w.peer, '--data', path.join(dir, w.id), '--metrics', '127.0.0.1:0', '--ring', ringFile])
+      workers.set(w.id, p)
+    }),
+  )
+  router = await startRingmq([
+    'router', '--mqtt', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', ringFile,
+    '--connect-deadline-ms', '1500', '--max-connect-bytes', '4096', '--probe-interval-ms', '500',
+  ])
+  routerPort = port(router.ready.mqtt)
+}, 60_000)
+
+afterAll(async () => {
+  await stopAll()
+  cleanupTmp()
+})
+
+describe('router', () => {
+  it('routes the same client ID to the same worker: 1,000 reconnects over 200 IDs', async () => {
+    const ids = Array.from({ length: 200 }, (_, i) => `same-${i}`)
+    for (let batch = 0; batch < ids.length; batch += 20) {
+      const group = ids.slice(batch, batch + 20)
+      for (const id of group) {
+        const before = await connectCounts()
+        for (let k = 0; k < 5; k++) {
+          const c = await rawConnect(routerPort, id, (k % 2 === 0 ? 4 : 5) as 4 | 5)
+          expect(c.connack.returnCode ?? c.connack.reasonCode).toBe(0)
+          await c.close()
+        }
+        const after = await connectCounts()
+        const grew = [...after].filter(([w, n]) => n !== before.get(w)).map(([w, n]) => [w, n - before.get(w)!])
+        // all five connects of this ID reached one worker, its owner under the ring
+        expect(grew).toEqual([[placement.prefs(id)[0]!.id, 5]])
+      }
+    }
+  }, 180_000)
+
+  it('closes garbage, oversized and slow first packets without affecting other clients', async () => {
+    const good = await rawConnect(routerPort, 'bystander-1', 5)
+    good.socket.write(mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'bystander/t', qos: 0 }], properties: {} } as mqtt.ISubscribePacket, { protocolVersion: 5 }))
+    await good.next('suback')
+
+    const garbage = await rawSocket(routerPort)
+    garbage.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')
+    const big = await rawSocket(routerPort)
+    big.write(connectPacket('big', 4, { username: 'u', password: Buffer.alloc(8000) }).subarray(0, 10))
+    const slow = await rawSocket(routerPort)
+    slow.write(connectPacket('slow', 4).subarray(0, 3)) // and nothing more: the 1.5 s deadline closes it
+    await Promise.all([expectClosedByServer(garbage), expectClosedByServer(big), expectClosedByServer(slow)])
+
+    // the bystander still works end to end, and new clients still get in
+    const newcomer = await rawConnect(routerPort, 'bystander-2', 5)
+    expect(newcomer.connack.reasonCode).toBe(0)
+    good.socket.write(mqtt.generate({ cmd: 'publish', topic: 'bystander/t', payload: Buffer.from('still here'), qos: 0, dup: false, retain: false } as mqtt.IPublishPacket, { protocolVersion: 5 }))
+    const msg = (await good.next('publish')) as mqtt.IPublishPacket
+    expect(msg.payload.toString()).toBe('still here')
+    await Promise.all([good.close(), newcomer.close()])
+
+    const m = await scrape(router.ready.metrics!)
+    expect(metric(m, 'ringmq_router_connections_closed_total', 'reason="not-connect"')).toBeGreaterThanOrEqual(1)
+    expect(metric(m, 'ringmq_router_connections_closed_total', 'reason="too-large"')).toBeGreaterThanOrEqual(1)
+    expect(metric(m, 'ringmq_router_connections_closed_total', 'reason="deadline"')).toBeGreaterThanOrEqual(1)
+  }, 60_000)
+
+  it('2,000 concurrent connects through the router all succeed', async () => {
+    const conns = await Promise.all(Array.from({ length: 2000 }, (_, i) => rawConnect(routerPort, `many-${i}`, 4, {}, 60_000)))
+    expect(conns.filter((c) => c.connack.returnCode === 0).length).toBe(2000)
+    const m = await scrape(router.ready.metrics!)
+    expect(metric(m, 'ringmq_router_connections')).toBeGreaterThanOrEqual(2000)
+    await Promise.all(conns.map((c) => c.close()))
+  }, 120_000)
+
+  it('an empty client ID gets an assigned ID that lands on the same worker again (5.0)', async () => {
+    const first = await rawConnect(routerPort, '', 5)
+    expect(first.connack.reasonCode).toBe(0)
+    const assigned = first.connack.properties?.assignedClientIdentifier
+    expect(typeof assigned).toBe('string')
+    await first.close()
+    const owner = placement.prefs(assigned!)[0]!.id
+    const before = await connectCounts()
+    const again = await rawConnect(routerPort, assigned!, 5)
+    expect(again.connack.reasonCode).toBe(0)
+    await again.close()
+    const after = await connectCounts()
+    expect(after.get(owner)! - before.get(owner)!).toBe(1)
+  })
+
+  it('a worker refuses a direct client outside its prefs: 5.0 0x9C, 3.1.1 0x03', async () => {
+    const w1 = spec.workers[0]!
+    const id = Array.from({ length: 1000 }, (_, i) => `direct-${i}`).find((x) => !placement.isPref(x, 'w1'))!
+    const v5 = await rawConnect(port(w1.mqtt), id, 5)
+    expect(v5.connack.reasonCode).toBe(0x9c)
+    const v4 = await rawConnect(port(w1.mqtt), id, 4)
+    expect(v4.connack.returnCode).toBe(0x03)
+    await Promise.all([expectClosedByServer(v5.socket), expectClosedByServer(v4.socket)])
+  })
+
+  it('answers CONNACK server unavailable in the client version when no worker is reachable', async () => {
+    const ports = await freePorts(2)
+    const deadRing = path.join(dir, 'dead-ring.json')
+    fs.writeFileSync(deadRing, formatRingSpec(parseRingSpec({ epoch: 1, replicas: 1, workers: [{ id: 'gone', mqtt: `127.0.0.1:${ports[0]}`, peer: `127.0.0.1:${ports[1]}` }] })))
+    const lonely = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', deadRing])
+    const p = port(lonely.ready.mqtt)
+    const v4 = await rawConnect(p, 'nobody-4', 4)
+    expect(v4.connack.returnCode).toBe(0x03)
+    const v5 = await rawConnect(p, 'nobody-5', 5)
+    expect(v5.connack.reasonCode).toBe(0x88)
+    await Promise.all([expectClosedByServer(v4.socket), expectClosedByServer(v5.socket)])
+    const m = await scrape(lonely.ready.metrics!)
+    expect(metric(m, 'ringmq_router_route_failures_total', 'reason="no-worker"')).toBe(2)
+    await lonely.stop()
+  })
+
+  it('with --proxy-protocol the worker sees the device address, not the router', async () => {
+    const ports = await freePorts(2)
+    const ppRing = path.join(dir, 'pp-ring.json')
+    fs.writeFileSync(ppRing, formatRingSpec(parseRingSpec({ epoch: 1, replicas: 1, workers: [{ id: 'pp', mqtt: `127.0.0.1:${ports[0]}`, peer: `127.0.0.1:${ports[1]}` }] })))
+    const worker = await startRingmq(['worker', '--id', 'pp', '--mqtt', `127.0.0.1:${ports[0]}`, '--data', path.join(dir, 'pp'), '--ring', ppRing, '--proxy-protocol'])
+    const pr = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--ring', ppRing, '--proxy-protocol'])
+    const c = await rawConnect(port(pr.ready.mqtt), 'behind-proxy', 4)
+    expect(c.connack.returnCode).toBe(0)
+    const devicePort = c.socket.localPort
+    // a protocol violation makes the worker log the connection's remote address
+    c.socket.write(Buffer.from([0x82, 0x00]))
+    await expectClosedByServer(c.socket)
+    const line = await worker.waitForLog((l) => l.msg === 'protocol error' && l.clientId === 'behind-proxy')
+    expect(line.remote).toBe(`127.0.0.1:${devicePort}`)
+    await Promise.all([pr.stop(), worker.stop()])
+  })
+
+  it('a worker killed with kill -9: its clients land on the next replica, and it is seen down', async () => {
+    const ids = idsOwnedBy('w1', 20, 'victim')
+    await workers.get('w1')!.kill9()
+    const before = await connectCounts()
+    for (const id of ids) {
+      const c = await rawConnect(routerPort, id, 5)
+      expect(c.connack.reasonCode).toBe(0)
+      await c.close()
+    }
+    const after = await connectCounts()
+    const expected = new Map<string, number>()
+    for (const id of ids) {
+      const next = placement.prefs(id)[1]!.id
+      expected.set(next, (expected.get(next) ?? 0) + 1)
+    }
+    for (const [w, n] of expected) expect(after.get(w)! - before.get(w)!, `connects at ${w}`).toBe(n)
+    const m = await scrape(router.ready.metrics!)
+    expect(metric(m, 'ringmq_router_worker_up', 'worker="w1"')).toBe(0)
+    expect(metric(m, 'ringmq_router_worker_up', 'worker="w2"')).toBe(1)
+  }, 60_000)
+})
