@@ -277,6 +277,18 @@ export class LmdbStore implements Store {
     return (s.lastPageNumber + 1) * s.pageSize
   }
 
+  /**
+   * Writes a consistent snapshot of everything committed so far to `<dir>/data.mdb`, while the
+   * store stays in use (LMDB copy under a read transaction; compacted). `dir` can be opened as a
+   * store, or its data.mdb copied into a stopped worker's data directory.
+   */
+  async backup(dir: string): Promise<void> {
+    await this.#root.committed
+    // the environment is a directory, so LMDB's copy takes a directory too (it must exist)
+    fs.mkdirSync(dir, { recursive: true })
+    await this.#root.backup(dir, true)
+  }
+
   /** ID of the last committed LMDB transaction (diagnostics; shows how writes are batched). */
   lastTransactionId(): number {
     return (this.#root.getStats() as { lastTxnId: number }).lastTxnId

@@ -195,6 +195,25 @@ describe('LmdbStore specifics', () => {
     expect(s.getSession('c1')).toEqual(session('c1'))
   })
 
+  it('backs up a live store to a directory that opens as a store', async () => {
+    const s = openAt(tmpDir('ringmq-store-'))
+    toClose.push(s)
+    await s.putSession(session('c1'))
+    await s.enqueue('c1', { message: message({ payload: Buffer.from([0, 1, 2]) }), qos: 1, retain: false })
+    await s.putRetained({ v: SCHEMA_VERSION, topic: 'r', message: message({ topic: 'r' }) })
+    const dir = tmpDir('ringmq-backup-')
+    await s.backup(dir)
+    void s.putSession(session('after-backup')) // keeps working during and after the copy
+    const b = openAt(dir)
+    toClose.push(b)
+    expect(b.getSession('c1')).toEqual(session('c1'))
+    expect(b.peekQueue('c1', 10)[0]!.message.payload.equals(Buffer.from([0, 1, 2]))).toBe(true)
+    expect(b.getRetained('r')).toBeDefined()
+    expect(b.getSession('after-backup')).toBeUndefined()
+    await s.flushed()
+    expect(s.getSession('after-backup')).toBeDefined()
+  })
+
   it('reports enqueue throughput (64-byte payloads, 1000 concurrent writes per batch)', async () => {
     const s = openAt(tmpDir('ringmq-store-'))
     toClose.push(s)
