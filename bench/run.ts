@@ -126,6 +126,10 @@ async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[]
   try {
     for (const sc of scenarios) {
       if (sc.kind === 'idle' && !t.idle) continue
+      if (!t.protocols.includes(sc.spec.protocol)) {
+        tr.results.push({ kind: 'error', scenario: sc.spec.name, error: `not run: ${t.label} does not speak MQTT ${sc.spec.protocol === 5 ? '5.0' : '3.1.1'}` })
+        continue
+      }
       if (noDelivery !== null && sc.kind === 'load') {
         tr.results.push({ kind: 'error', scenario: sc.spec.name, error: `not run: ${noDelivery}` })
         continue

@@ -35,6 +35,7 @@ interface LoadOpts {
   layout?: LoadSpec['layout']
   payload?: number
   rate?: number
+  window?: number
 }
 
 export function load(name: string, o: LoadOpts, t: Timing): Scenario {
@@ -47,7 +48,7 @@ export function load(name: string, o: LoadOpts, t: Timing): Scenario {
     protocol: o.protocol ?? 4,
     payload: o.payload ?? 64,
     mode: o.rate === undefined ? 'closed' : 'open',
-    window: windowFor(o.qos),
+    window: o.window ?? windowFor(o.qos),
     ...t,
   }
   if (o.rate !== undefined) spec.rate = o.rate
@@ -92,7 +93,11 @@ export function fullScenarios(t: Timing = FULL_TIMING): Scenario[] {
   ]
 }
 
-/** Smoke matrix: every scenario kind for about a second, small counts. */
+/**
+ * Smoke matrix: every scenario kind for about a second, small counts. Shared-topic QoS 1
+ * runs keep at most 18 messages queued per subscriber: beyond max_inflight_messages (20),
+ * Mosquitto 2.0.11 leaves some queued messages undelivered until more traffic arrives.
+ */
 export function smokeScenarios(): Scenario[] {
   const t: Timing = { warmupMs: 100, durationMs: 700, drainMs: 5000 }
   return [
@@ -100,8 +105,8 @@ export function smokeScenarios(): Scenario[] {
     load('sat-q1', { qos: 1, publishers: 2, subscribers: 2 }, t),
     load('sat-q2', { qos: 2, publishers: 2, subscribers: 2 }, t),
     load('sat-q1-v5', { qos: 1, protocol: 5, publishers: 2, subscribers: 2 }, t),
-    load('fanin-q1', { qos: 1, publishers: 3, subscribers: 1, layout: 'shared' }, t),
-    load('fanout-q1', { qos: 1, publishers: 1, subscribers: 3, layout: 'shared' }, t),
+    load('fanin-q1', { qos: 1, publishers: 3, subscribers: 1, layout: 'shared', window: 6 }, t),
+    load('fanout-q1', { qos: 1, publishers: 1, subscribers: 3, layout: 'shared', window: 6 }, t),
     load('rate2k-q1', { qos: 1, rate: 2_000, publishers: 2, subscribers: 2 }, t),
     idle('idle', 200, 2000),
   ]

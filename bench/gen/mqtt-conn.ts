@@ -14,9 +14,12 @@ export interface Endpoint {
   localAddress?: string
 }
 
+// [MQTT-3.2.2.3] 3.1.1 CONNACK return codes (5.0 reason codes are >= 0x80)
+const RETURN_CODES = ['accepted', 'unacceptable protocol version', 'identifier rejected', 'server unavailable', 'bad user name or password', 'not authorized']
+
 export class ConnectRefused extends Error {
   constructor(readonly returnCode: number, clientId: string) {
-    super(`CONNACK ${returnCode} for ${clientId}`)
+    super(`CONNACK ${returnCode}${RETURN_CODES[returnCode] ? ` (${RETURN_CODES[returnCode]})` : ''} for ${clientId}`)
   }
 }
 

@@ -1,17 +1,17 @@
 // Aedes (npm devDependency) behind a few-line net server, see bench/servers/aedes-server.ts.
 
 import fs from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { startServer } from './server-process.js'
-import { hostPort, type RunningTarget, type TargetDef } from './target.js'
+import { distPath, hostPort, type RunningTarget, type TargetDef } from './target.js'
 
-const SERVER = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../servers/aedes-server.js')
+const SERVER = distPath('bench/servers/aedes-server.js')
 
 export const aedesTarget: TargetDef = {
   id: 'aedes',
   label: 'Aedes (Node)',
   idle: true,
+  // Aedes 1.x answers an MQTT 5.0 CONNECT with return code 1 (unacceptable protocol version)
+  protocols: [4],
   async probe() {
     if (!fs.existsSync(SERVER)) return `${SERVER} not built (npm run build)`
     try {

@@ -6,11 +6,10 @@
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { freePorts, startServer, type ServerProcess } from './server-process.js'
-import { hostPort, stopAllOf, type RunningTarget, type StartContext, type TargetDef } from './target.js'
+import { distPath, hostPort, stopAllOf, type RunningTarget, type StartContext, type TargetDef } from './target.js'
 
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js')
+export const CLI = distPath('src/cli/main.js')
 
 /** null if `ringmq <command> --help` runs, else why not (first line of its error). */
 export function probeCommand(command: string): string | null {
@@ -74,6 +73,7 @@ export const workerTarget: TargetDef = {
   id: 'ringmq-worker',
   label: 'ringmq worker alone',
   idle: true,
+  protocols: [4, 5],
   async probe() {
     return probeCommand('worker')
   },
@@ -88,6 +88,7 @@ export const routerTarget: TargetDef = {
   id: 'ringmq-router',
   label: 'ringmq router -> 1 worker',
   idle: true,
+  protocols: [4, 5],
   async probe() {
     return probeCommand('router') ?? probeCommand('worker')
   },
@@ -119,6 +120,7 @@ export const clusterTarget: TargetDef = {
   id: 'ringmq-cluster',
   label: 'ringmq 3 workers, pub on w1 -> sub on w2',
   idle: false,
+  protocols: [4, 5],
   async probe() {
     const why = probeCommand('worker')
     if (why) return why

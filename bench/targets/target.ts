@@ -4,6 +4,8 @@
 // processes to measure.
 
 import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import type { ClientPlacement } from '../gen/clients.js'
 import type { ServerProcess } from './server-process.js'
 
@@ -33,6 +35,8 @@ export interface TargetDef {
   label: string
   /** scenario kinds this target takes part in (the cluster is not an idle-connection target) */
   idle: boolean
+  /** MQTT protocol levels it speaks; scenarios at other levels are reported as not run */
+  protocols: readonly (4 | 5)[]
   /** null when runnable, else the reason it is skipped */
   probe(): Promise<string | null>
   start(ctx: StartContext): Promise<RunningTarget>
@@ -55,4 +59,11 @@ export function stopAllOf(procs: ServerProcess[]): Promise<void> {
 export function hostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':')
   return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) }
+}
+
+/** A built file under dist/, whether this module runs from dist/ (npm run bench) or from source (vitest). */
+export function distPath(rel: string): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url))
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir)
+  return path.join(dir, 'dist', rel)
 }

@@ -1,0 +1,79 @@
+// Smoke test of the bench harness: every scenario kind for about a second against a ringmq
+// worker, Mosquitto and Aedes (real processes on loopback), checking the result shape and
+// that every message was delivered exactly once. No timing thresholds: figures are only
+// required to be present and finite. Needs `npx tsc -p .` first (targets run dist/).
+
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runIdle, type IdleResult } from '../../bench/gen/idle.js'
+import { runLoad, type LoadResult } from '../../bench/gen/load.js'
+import { cpuUs, rssKb } from '../../bench/proc/proc-stat.js'
+import { smokeScenarios } from '../../bench/scenarios.js'
+import { aedesTarget } from '../../bench/targets/aedes.js'
+import { mosquittoTarget } from '../../bench/targets/mosquitto.js'
+import { workerTarget } from '../../bench/targets/ringmq.js'
+import type { RunningTarget, TargetDef } from '../../bench/targets/target.js'
+
+function groupSampler(rt: RunningTarget, f: (pid: number) => number) {
+  return (): Record<string, number> => ({ total: rt.groups.total.reduce((a, p) => a + f(p.pid), 0) })
+}
+
+function expectLoadShape(r: LoadResult): void {
+  expect(r.kind).toBe('load')
+  expect(r.windowMs).toBeGreaterThan(0)
+  expect(r.sent).toBeGreaterThan(0)
+  expect(r.deliveredPerSec).toBeGreaterThan(0)
+  expect(Number.isFinite(r.cpuUsPerMsg.total)).toBe(true)
+  expect(r.cpuUsPerMsg.total).toBeGreaterThan(0)
+  expect(r.generatorCpuPct).toBeGreaterThan(0)
+  const fanout = r.spec.layout === 'shared' ? r.spec.subscribers : 1
+  // every message delivered, to every subscriber, once
+  expect(r.expected).toBe(r.sent * fanout)
+  expect(r.delivered).toBe(r.expected)
+  expect(r.missing).toBe(0)
+  expect(r.duplicates).toBe(0)
+  if (r.spec.mode === 'open') {
+    expect(r.latency.count).toBeGreaterThan(0)
+    expect(r.latency.p50Us).toBeGreaterThan(0)
+    expect(r.latency.p99Us).toBeGreaterThanOrEqual(r.latency.p50Us)
+    expect(r.latency.p999Us).toBeGreaterThanOrEqual(r.latency.p99Us)
+  }
+}
+
+function expectIdleShape(r: IdleResult): void {
+  expect(r.kind).toBe('idle')
+  expect(r.failed).toBe(0)
+  expect(r.connected).toBe(r.spec.count)
+  expect(r.connectsPerSec).toBeGreaterThan(0)
+  expect(Number.isFinite(r.rssKbPerConn.total)).toBe(true)
+  expect(r.cpuUsPerConnect.total).toBeGreaterThan(0)
+}
+
+const targets: TargetDef[] = [workerTarget, mosquittoTarget, aedesTarget]
+
+for (const target of targets) {
+  describe(`bench smoke: ${target.id}`, () => {
+    let rt: RunningTarget
+    let dir: string
+    beforeAll(async () => {
+      const why = await target.probe()
+      if (why) throw new Error(`${target.id} cannot run: ${why}`)
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringmq-bench-smoke-'))
+      rt = await target.start({ dir })
+    })
+    afterAll(async () => {
+      await rt?.stop()
+      if (dir) fs.rmSync(dir, { recursive: true, force: true })
+    })
+
+    for (const sc of smokeScenarios().filter((x) => target.protocols.includes(x.spec.protocol))) {
+      it(`${sc.spec.name} delivers every message and reports every figure`, async () => {
+        const base = { placement: rt.placement, clientIdPrefix: `smoke-${sc.spec.name}`, sampleCpu: groupSampler(rt, cpuUs) }
+        if (sc.kind === 'load') expectLoadShape(await runLoad(sc.spec, base))
+        else expectIdleShape(await runIdle(sc.spec, { ...base, sampleRss: groupSampler(rt, rssKb) }))
+      })
+    }
+  })
+}
