@@ -117,11 +117,15 @@ export class MqttConn {
   }
 
   request(packet: mqtt.Packet, expect: string): Promise<mqtt.Packet> {
+    const reply = this.next(expect)
+    this.socket.write(mqtt.generate(packet, { protocolVersion: this.protocol }))
+    return reply
+  }
+
+  /** The next control-path packet of type `cmd` (register before it can arrive). */
+  next(cmd: string): Promise<mqtt.Packet> {
     if (this.#closed) return Promise.reject(this.#closed)
-    return new Promise((resolve, reject) => {
-      this.#waiters.push({ cmd: expect, resolve, reject })
-      this.socket.write(mqtt.generate(packet, { protocolVersion: this.protocol }))
-    })
+    return new Promise((resolve, reject) => this.#waiters.push({ cmd, resolve, reject }))
   }
 
   /** Sends DISCONNECT and closes; resolves when the socket is closed. */
