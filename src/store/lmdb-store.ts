@@ -164,7 +164,9 @@ export class LmdbStore implements Store {
     if (this.#closed) return closedError('enqueue')
     const g = keyPart(clientId)
     const seq = this.#nextSeq(clientId, g)
-    const rec: StoredQueued = { ...item, v: SCHEMA_VERSION, clientId, seq }
+    // an explicit literal (not a spread): one fixed shape for msgpackr's record structures
+    const rec: StoredQueued = { v: SCHEMA_VERSION, clientId, seq, message: item.message, qos: item.qos, retain: item.retain }
+    if (item.subscriptionIds !== undefined) rec.subscriptionIds = item.subscriptionIds
     const written = this.#queue.put(g, seq, rec)
     const len = this.#queueLength.get(clientId)
     if (len !== undefined) this.#queueLength.set(clientId, len + 1)
@@ -287,6 +289,13 @@ export class LmdbStore implements Store {
     // the environment is a directory, so LMDB's copy takes a directory too (it must exist)
     fs.mkdirSync(dir, { recursive: true })
     await this.#root.backup(dir, true)
+  }
+
+  /** Writes issued and not yet committed, over all databases (the size of the read overlay). */
+  pendingWrites(): number {
+    let n = 0
+    for (const t of this.#tables()) n += t.pendingCount()
+    return n
   }
 
   /** ID of the last committed LMDB transaction (diagnostics; shows how writes are batched). */

@@ -57,11 +57,21 @@ export class Table<T> {
   }
 
   put(group: string, sub: Sub, value: T): Promise<void> {
-    return this.#write(group, sub, value, () => this.#db.put(this.#key(group, sub), value))
+    if (this.#closed) return this.#refused()
+    let committed: Promise<boolean>
+    try {
+      // issued before the overlay is touched: an encoding error (e.g. an unencodable value)
+      // throws here synchronously and must leave no trace
+      committed = this.#db.put(this.#key(group, sub), value)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#track(group, sub, value, committed)
   }
 
   remove(group: string, sub: Sub = NO_SUB): Promise<void> {
-    return this.#write(group, sub, undefined, () => this.#db.remove(this.#key(group, sub)))
+    if (this.#closed) return this.#refused()
+    return this.#track(group, sub, undefined, this.#db.remove(this.#key(group, sub)))
   }
 
   /** Refuses further writes (lmdb-js would otherwise queue them on a closed environment). */
@@ -133,16 +143,11 @@ export class Table<T> {
     return upgradeRecord<T>(this.#name, raw, this.#log, this.#upgrades)
   }
 
-  #write(group: string, sub: Sub, value: T | undefined, issue: () => Promise<boolean>): Promise<void> {
-    if (this.#closed) return Promise.reject(new RingmqError('ERR_STORE_CLOSED', `store closed: write to ${this.#name}`))
-    let committed: Promise<boolean>
-    try {
-      // issued before the overlay is touched: encoding errors (e.g. an unencodable value) throw
-      // here synchronously and must leave no trace
-      committed = issue()
-    } catch (err) {
-      return Promise.reject(err)
-    }
+  #refused(): Promise<never> {
+    return Promise.reject(new RingmqError('ERR_STORE_CLOSED', `store closed: write to ${this.#name}`))
+  }
+
+  #track(group: string, sub: Sub, value: T | undefined, committed: Promise<boolean>): Promise<void> {
     const token = ++this.#nextToken
     let m = this.#pending.get(group)
     if (!m) this.#pending.set(group, (m = new Map()))

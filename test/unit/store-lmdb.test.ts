@@ -108,6 +108,22 @@ describe('LmdbStore specifics', () => {
     expect(s.queueLength('c1')).toBe(n)
   })
 
+  it('drops overlay entries once their writes commit, also when a key is rewritten meanwhile', async () => {
+    const s = openAt(tmpDir('ringmq-store-'))
+    toClose.push(s)
+    const first = s.putSession(session('c1', { protocolVersion: 3 }))
+    void s.putSubscription(subscription('c1', 'f'))
+    void s.enqueue('c1', { message: message(), qos: 1, retain: false })
+    expect(s.pendingWrites()).toBe(3)
+    await first
+    // a rewrite issued after the first commit, before its own: the overlay must keep it
+    const second = s.putSession(session('c1', { protocolVersion: 5 }))
+    expect(s.getSession('c1')!.protocolVersion).toBe(5)
+    await second
+    expect(s.pendingWrites()).toBe(0)
+    expect(s.getSession('c1')!.protocolVersion).toBe(5)
+  })
+
   it('grows past a tiny initial map size', async () => {
     const path = tmpDir('ringmq-store-')
     let s = openAt(path, { mapSize: 128 * 1024 })
