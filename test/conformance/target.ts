@@ -18,6 +18,8 @@ export interface TargetLimits {
   /** how long a TCP connection may stay without CONNECT */
   connectTimeoutMs?: number
   maxConnections?: number
+  /** keep durable state across `restart()` (Mosquitto: persistence on; ringmq always does) */
+  persistent?: boolean
 }
 
 /**
@@ -33,6 +35,8 @@ export interface TargetCaps {
   metrics: boolean
   /** `receiveMaximum` can be configured */
   receiveMaximum: boolean
+  /** `kill9AndRestart()` keeps acknowledged state (Mosquitto only saves on a clean exit) */
+  kill9: boolean
 }
 
 export interface Target {
@@ -42,15 +46,18 @@ export interface Target {
   /** http://host:port/metrics when the target serves Prometheus metrics */
   metricsUrl?: string
   caps: TargetCaps
-  /** SIGKILL the broker and start it again on the same port and data (durable state only) */
-  kill9AndRestart?: () => Promise<void>
+  /** SIGTERM the broker and start it again on the same port and data */
+  restart(): Promise<void>
+  /** SIGKILL the broker and start it again on the same port and data */
+  kill9AndRestart(): Promise<void>
   stop(): Promise<void>
 }
 
 export const TARGET_CAPS: Record<TargetKind, TargetCaps> = {
-  ringmq: { serverTopicAlias: true, connectTimeout: true, metrics: true, receiveMaximum: true },
-  // Mosquitto 2.0.11: no outgoing topic aliases; no CONNECT deadline option.
-  mosquitto: { serverTopicAlias: false, connectTimeout: false, metrics: false, receiveMaximum: true },
+  ringmq: { serverTopicAlias: true, connectTimeout: true, metrics: true, receiveMaximum: true, kill9: true },
+  // Mosquitto 2.0.11: no outgoing topic aliases; no CONNECT deadline option; persistence is
+  // written on exit (or on an autosave timer), so a SIGKILL loses recent state.
+  mosquitto: { serverTopicAlias: false, connectTimeout: false, metrics: false, receiveMaximum: true, kill9: false },
 }
 
 export function targetKind(): TargetKind {

@@ -12,11 +12,11 @@ import { TARGET_CAPS, type Target, type TargetLimits } from '../target.js'
 
 const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto'
 
-function config(port: number, limits: TargetLimits): string {
+function config(port: number, limits: TargetLimits, dir: string): string {
   const lines = [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
-    'persistence false',
+    ...(limits.persistent ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
@@ -38,10 +38,9 @@ function canConnect(port: number): Promise<boolean> {
   })
 }
 
-async function startOnce(port: number, limits: TargetLimits): Promise<ChildProcess> {
-  const dir = tmpDir('conformance-mosquitto-')
+async function startOnce(port: number, limits: TargetLimits, dir: string): Promise<ChildProcess> {
   const conf = path.join(dir, 'mosquitto.conf')
-  fs.writeFileSync(conf, config(port, limits))
+  fs.writeFileSync(conf, config(port, limits, dir))
   const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
   let err = ''
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
@@ -58,26 +57,35 @@ async function startOnce(port: number, limits: TargetLimits): Promise<ChildProce
   throw new Error(`mosquitto not listening on ${port}: ${err.slice(-2000)}`)
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve()
     child.once('exit', () => resolve())
-    child.kill('SIGTERM')
+    child.kill(signal)
     setTimeout(() => child.kill('SIGKILL'), 5000).unref()
   })
 }
 
 export async function startMosquittoTarget(limits: TargetLimits): Promise<Target> {
+  const dir = tmpDir('conformance-mosquitto-')
+  // started as root, Mosquitto drops to the `mosquitto` user, which must write its database here
+  fs.chmodSync(dir, 0o777)
   let lastError: unknown
   for (let attempt = 0; attempt < 5; attempt++) {
     const [port] = await freePorts(1)
     try {
-      const child = await startOnce(port!, limits)
+      let child = await startOnce(port!, limits, dir)
+      const again = async (signal: NodeJS.Signals): Promise<void> => {
+        await stopChild(child, signal)
+        child = await startOnce(port!, limits, dir)
+      }
       return {
         kind: 'mosquitto',
         host: '127.0.0.1',
         port: port!,
         caps: TARGET_CAPS.mosquitto,
+        restart: () => again('SIGTERM'),
+        kill9AndRestart: () => again('SIGKILL'),
         stop: () => stopChild(child),
       }
     } catch (err) {

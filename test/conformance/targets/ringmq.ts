@@ -28,6 +28,10 @@ export async function startRingmqTarget(limits: TargetLimits): Promise<Target> {
     port,
     metricsUrl: `http://${metrics}/metrics`,
     caps: TARGET_CAPS.ringmq,
+    async restart() {
+      await proc.stop()
+      proc = await start(`${host}:${port}`, metrics)
+    },
     async kill9AndRestart() {
       await proc.kill9()
       proc = await start(`${host}:${port}`, metrics)
