@@ -261,6 +261,11 @@ export class PeerLinks {
     call.on('close', () => {
       if (link) this.#lost(link, 'stream closed')
     })
+    // server side: the dialer cancelled; grpc-js signals it with 'cancelled' (and usually 'end')
+    call.on('cancelled', () => {
+      if (link) this.#lost(link, 'cancelled by peer')
+      else fail('cancelled by peer')
+    })
     call.on('data', (msg: PbPeerMessage) => {
       if (link) {
         link.lastSeen = Date.now()

@@ -47,6 +47,8 @@ export interface Node {
   registry: Registry
   fabric: GrpcFabric
   rings: RingSpec[]
+  /** every JSON log line of this node's fabric */
+  logs: Array<Record<string, unknown>>
 }
 
 export const HEARTBEAT_MS = 150
@@ -72,19 +74,20 @@ export async function startNode(
   const port = Number(w.peer.split(':')[1])
   const registry = new Registry()
   const rings: RingSpec[] = []
+  const logs: Array<Record<string, unknown>> = []
   const fabric = await createGrpcFabric({
     workerId: id,
     placement: new Placement(spec),
     broker,
     listen: { host: '127.0.0.1', port },
-    log: createLogger({ name: 'test', id }, () => {}),
+    log: createLogger({ name: 'test', id }, (line) => void logs.push(JSON.parse(line))),
     registry,
     heartbeatMs: HEARTBEAT_MS,
     missedBeats: MISSED_BEATS,
     onRing: (s) => rings.push(s),
     ...extra,
   })
-  return { id, port, broker, registry, fabric, rings }
+  return { id, port, broker, registry, fabric, rings, logs }
 }
 
 export async function startCluster(n: number, replicas = 2): Promise<{ spec: RingSpec; nodes: Node[] }> {

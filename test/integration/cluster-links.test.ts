@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ringmqGrpc } from '../../src/cluster/proto.js'
 import type { PbPeerMessage } from '../../src/cluster/proto-types.js'
-import { startCluster, waitFor, type Node } from './cluster-harness.js'
+import { MISSED_BEATS, startCluster, waitFor, type Node } from './cluster-harness.js'
 
 let nodes: Node[] = []
 const clients: grpc.Client[] = []
@@ -50,6 +50,19 @@ describe('peer links', () => {
     // the real w1 notices its link was closed, redials, and that newer link replaces the raw one
     await waitFor(() => raw.isEnded(), 'raw link superseded by the real w1 redialing')
     await waitFor(() => nodes.every((n) => n.fabric.status().peers[0]!.up), 'real link back')
+  })
+
+  it('marks a peer down at once when it closes its links, on both the dialing and accepting side', async () => {
+    nodes = (await startCluster(3)).nodes
+    const [w1, w2, w3] = nodes as [Node, Node, Node]
+    // w2 dialed w3 and accepted w1's link: closing it cancels one and ends the other
+    await w2.fabric.close()
+    await waitFor(() => !w1.fabric.isAlive('w2') && !w3.fabric.isAlive('w2'), 'w2 down on w1 and w3')
+    const reasons = (n: Node) => n.logs.filter((l) => l.msg === 'peer link down' && l.peer === 'w2').map((l) => l.reason)
+    expect(reasons(w1)).not.toContain(`${MISSED_BEATS} heartbeats missed`)
+    expect(reasons(w3)).not.toContain(`${MISSED_BEATS} heartbeats missed`)
+    expect(reasons(w3)).toHaveLength(1)
+    expect(reasons(w1)).toHaveLength(1)
   })
 
   it('refuses a stream that does not start with Hello', async () => {
