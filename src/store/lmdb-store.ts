@@ -46,13 +46,19 @@ export interface LmdbStoreOptions {
   /** directory of the environment (created if missing): data.mdb and lock.mdb */
   path: string
   log?: Logger
-  /** LZ4-compress large values (lmdb-js `compression`, values over 1000 bytes) */
+  /**
+   * LZ4-compress large values (lmdb-js `compression`, values over 1000 bytes). Fixed when the
+   * environment is created; a different value on a later open is ignored with a warning.
+   */
   compression?: boolean
   /** initial map size in bytes; lmdb-js grows the map on demand */
   mapSize?: number
   /** upgrade table override, for tests of the upgrade mechanism (default: records.ts) */
   upgrades?: UpgradeTable
 }
+
+/** meta keys under `$store/` are the store's own */
+const COMPRESSION_KEY = '$store/compression'
 
 interface IncomingQos2Record {
   v: typeof SCHEMA_VERSION
@@ -91,24 +97,30 @@ export class LmdbStore implements Store {
       path: opts.path,
       // the seven databases, with room for later ones (e.g. shadow sessions)
       maxDbs: 16,
-      compression: opts.compression ?? false,
       ...(opts.mapSize !== undefined ? { mapSize: opts.mapSize } : {}),
       // never roll back to the last fsync after a process crash (see the header comment);
       // lmdb-js supports the option but its typings omit it
       safeRestore: false,
     }
     this.#root = open(rootOptions)
-    const table = <T>(name: DatabaseName, twoPart: boolean): Table<T> => {
-      const db = this.#root.openDB({ name, compression: opts.compression ?? false }) as Database<unknown, never>
+    const table = <T>(name: DatabaseName, twoPart: boolean, compression: boolean): Table<T> => {
+      const db = this.#root.openDB({ name, compression }) as Database<unknown, never>
       return new Table<T>(db, name, twoPart, log.child({ db: name }), opts.upgrades)
     }
-    this.#sessions = table('sessions', false)
-    this.#subscriptions = table('subscriptions', true)
-    this.#queue = table('queue', true)
-    this.#inflight = table('inflight', true)
-    this.#incomingQos2 = table('incoming_qos2', true)
-    this.#retained = table('retained', false)
-    this.#meta = table('meta', false)
+    // meta is never compressed, so it can say how the rest was written: a compressed value
+    // read without compression (or the reverse) throws, so the first open's choice sticks.
+    this.#meta = table('meta', false, false)
+    const requested = opts.compression ?? false
+    const stored = this.getMeta<boolean>(COMPRESSION_KEY)
+    const compression = stored ?? requested
+    if (stored === undefined) void this.putMeta(COMPRESSION_KEY, requested)
+    else if (stored !== requested) log.warn('store compression setting ignored: the environment was created with the other one', { requested, used: stored })
+    this.#sessions = table('sessions', false, compression)
+    this.#subscriptions = table('subscriptions', true, compression)
+    this.#queue = table('queue', true, compression)
+    this.#inflight = table('inflight', true, compression)
+    this.#incomingQos2 = table('incoming_qos2', true, compression)
+    this.#retained = table('retained', false, compression)
   }
 
   // sessions

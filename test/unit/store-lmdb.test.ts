@@ -111,6 +111,8 @@ describe('LmdbStore specifics', () => {
   it('drops overlay entries once their writes commit, also when a key is rewritten meanwhile', async () => {
     const s = openAt(tmpDir('ringmq-store-'))
     toClose.push(s)
+    await s.flushed() // the store's own first write (its settings in meta)
+    expect(s.pendingWrites()).toBe(0)
     const first = s.putSession(session('c1', { protocolVersion: 3 }))
     void s.putSubscription(subscription('c1', 'f'))
     void s.enqueue('c1', { message: message(), qos: 1, retain: false })
@@ -122,6 +124,24 @@ describe('LmdbStore specifics', () => {
     await second
     expect(s.pendingWrites()).toBe(0)
     expect(s.getSession('c1')!.protocolVersion).toBe(5)
+    // flushed() covers every write issued before it
+    for (let i = 0; i < 100; i++) void s.putRetained({ v: SCHEMA_VERSION, topic: `t/${i}`, message: message() })
+    void s.deleteSession('c1')
+    await s.flushed()
+    expect(s.pendingWrites()).toBe(0)
+  })
+
+  it('keeps the compression setting the environment was created with', async () => {
+    const path = tmpDir('ringmq-store-')
+    const big = Buffer.alloc(20_000, 3)
+    const first = openAt(path, { compression: true })
+    await first.putRetained({ v: SCHEMA_VERSION, topic: 'big', message: message({ payload: big }) })
+    await first.close()
+    const { log, lines } = capture()
+    const second = openAt(path, { compression: false, log })
+    toClose.push(second)
+    expect(second.getRetained('big')!.message.payload.equals(big)).toBe(true)
+    expect(lines.some((l) => l.msg === 'store compression setting ignored: the environment was created with the other one' && l.used === true)).toBe(true)
   })
 
   it('grows past a tiny initial map size', async () => {
