@@ -88,7 +88,7 @@ function expectRichMessage(m: BrokerMessage): void {
 }
 
 /** Client IDs that are prefixes of each other, or would be after naive string concatenation. */
-const NEIGHBOURS = ['a', 'ab', 'a/b', 'a b', 'aa', ' a', 'A']
+const NEIGHBOURS = ['a', 'ab', 'a/b', 'a b', 'aa', ' a', 'A', 'a\u0003', '\u001fa', 'a\u0000b']
 
 export function describeStore(name: string, harness: StoreHarness): void {
   describe(`Store contract: ${name}`, () => {
