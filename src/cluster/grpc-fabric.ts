@@ -50,6 +50,8 @@ import { decodeRing, encodeRing } from './ring-codec.js'
 import { RouteSync, type RouteSyncHooks } from './route-sync.js'
 import { SessionClaims } from './session-claims.js'
 
+/** Heartbeat ticks between reconciliations of the local route set with the broker's. */
+const RECONCILE_TICKS = 10
 /** MQTT 5 DISCONNECT reason "Session taken over". */
 const SESSION_TAKEN_OVER = 0x8e
 
@@ -117,6 +119,7 @@ class GrpcFabricImpl implements GrpcFabric {
   #server: GrpcServerHandle | undefined
   #ringAsked = new Map<string, number>()
   #followedEpoch = -1
+  #ticks = 0
   #acks = new Map<Link, { ok: number[]; failed: number[] }>()
   /** forwarded messages handed to the broker and not settled yet, per link */
   #receiving = new Map<Link, number>()
@@ -144,8 +147,7 @@ class GrpcFabricImpl implements GrpcFabric {
       log: this.#log,
       events: {
         hello: () => this.#hello(),
-        // the worker may have swapped its placement itself (e.g. a ring file): follow it
-        tick: () => this.ring().epoch !== this.#followedEpoch && this.#followRing(),
+        tick: () => this.#tick(),
         heartbeat: () => this.#heartbeat(),
         onUp: (link, hello) => this.#onUp(link, hello),
         onDown: (link, reason) => this.#onDown(link, reason),
@@ -282,6 +284,12 @@ class GrpcFabricImpl implements GrpcFabric {
     // spread at once rather than at the next heartbeat
     const hb = this.#heartbeat()
     for (const link of this.#links.links()) link.send(hb)
+  }
+
+  #tick(): void {
+    // the worker may have swapped its placement itself (e.g. a ring file): follow it
+    if (this.ring().epoch !== this.#followedEpoch) this.#followRing()
+    if (++this.#ticks % RECONCILE_TICKS === 0) this.#routes.reconcile(this.#o.broker.routeSnapshot())
   }
 
   #hello(): Partial<PbHello> {

@@ -48,6 +48,22 @@ export class RouteSync {
     for (const r of routes) this.local.put({ filter: r.filter, group: r.group ?? '', count: r.count })
   }
 
+  /**
+   * Brings the local set in line with the broker's own route table (run every few
+   * heartbeats): picks up shared-group member counts, which the broker reports only in
+   * snapshots, and repairs any add/remove the broker failed to report.
+   */
+  reconcile(routes: Array<RouteChange & { count: number }>): void {
+    const seen = new Set<string>()
+    for (const r of routes) {
+      seen.add(routeKey(r.filter, r.group ?? ''))
+      this.added(r)
+    }
+    for (const e of [...this.local.entries()]) {
+      if (!seen.has(routeKey(e.filter, e.group))) this.removed({ filter: e.filter, group: e.group === '' ? null : e.group })
+    }
+  }
+
   added(route: RouteChange & { count?: number }): void {
     const e = { filter: route.filter, group: route.group ?? '', count: route.count ?? 1 }
     const key = routeKey(e.filter, e.group)

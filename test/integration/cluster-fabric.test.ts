@@ -20,7 +20,7 @@ describe('cluster routes', () => {
   it('sends a snapshot at link start and ordered deltas after', async () => {
     const spec = await (await import('./cluster-harness.js')).makeSpec(2)
     const b1 = new RecordingBroker('w1')
-    b1.routes.set('a/+', { filter: 'a/+', group: null, count: 3 })
+    b1.routes.set('|a/+', { filter: 'a/+', group: null, count: 3 })
     const w1 = await startNode(spec, 'w1', b1)
     const w2 = await startNode(spec, 'w2')
     nodes = [w1, w2]
@@ -41,6 +41,23 @@ describe('cluster routes', () => {
     w1.fabric.fabric.routeAdded({ filter: '#', group: null })
     await waitFor(() => interest(w2, 'x').length === 1, '# route on w2')
     expect(interest(w2, '$SYS/x')).toEqual([])
+  })
+
+  it('reconciles with the broker route table: member counts and missed changes', async () => {
+    const { nodes: ns } = await startCluster(2)
+    nodes = ns
+    const [w1, w2] = ns as [Node, Node]
+    w1.fabric.fabric.routeAdded({ filter: 'jobs/+', group: 'g' })
+    await waitFor(() => interest(w2, 'jobs/1').length === 1, 'group route on w2')
+    expect(interest(w2, 'jobs/1')[0]!.groups).toEqual({ 'g/jobs/+': 1 })
+    // the broker's group grows to 3 members without telling the fabric (first/last only)
+    w1.broker.routes.set('g|jobs/+', { filter: 'jobs/+', group: 'g', count: 3 })
+    // and a route the fabric was never told about appears, one it was told about vanishes
+    w1.broker.routes.set('|silent/#', { filter: 'silent/#', group: null, count: 1 })
+    w1.fabric.fabric.routeAdded({ filter: 'gone', group: null })
+    w1.broker.routes.delete('|gone')
+    await waitFor(() => interest(w2, 'jobs/1')[0]?.groups['g/jobs/+'] === 3, 'count 3 on w2')
+    await waitFor(() => interest(w2, 'silent/x').length === 1 && interest(w2, 'gone').length === 0, 'reconciled on w2')
   })
 
   it('converges by heartbeat after deltas were dropped (seq gap) or corrupted (digest)', async () => {
@@ -225,7 +242,6 @@ describe('peer loss and return', () => {
     const { spec, nodes: ns } = await startCluster(3)
     nodes = ns
     const [w1, w2, w3] = ns as [Node, Node, Node]
-    w3.broker.routes.set('z/#', { filter: 'z/#', group: null, count: 1 })
     w3.fabric.fabric.routeAdded({ filter: 'z/#', group: null })
     await waitFor(() => interest(w1, 'z/1').length === 1, 'w3 route on w1')
     await w3.fabric.close()

@@ -87,6 +87,18 @@ export async function startNode(
     onRing: (s) => rings.push(s),
     ...extra,
   })
+  // like a real broker, the recording broker keeps its own route table and tells the fabric
+  const f = fabric.fabric
+  const added = f.routeAdded.bind(f)
+  const removed = f.routeRemoved.bind(f)
+  f.routeAdded = (r) => {
+    broker.routes.set(`${r.group ?? ''}|${r.filter}`, { ...r, count: (r as { count?: number }).count ?? 1 })
+    added(r)
+  }
+  f.routeRemoved = (r) => {
+    broker.routes.delete(`${r.group ?? ''}|${r.filter}`)
+    removed(r)
+  }
   return { id, port, broker, registry, fabric, rings, logs }
 }
 
