@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { closeClients, connectClient, uniq } from '../conformance/clients.js'
 import { readMetric, metricIncreased } from '../conformance/metrics.js'
 import { RawClient, type AnyPacket } from '../conformance/raw-client.js'
-import { expectClosed, itSpecOnly, itWith, onRingmq, rawConnect, ringmqGap } from '../conformance/support.js'
+import { expectClosed, itSpecOnly, itWith, onRingmq, rawConnect } from '../conformance/support.js'
 import { startTarget, type Target } from '../conformance/target.js'
 import { Witness } from '../conformance/witness.js'
 import { cleanupTmp } from '../helpers/process.js'
@@ -81,6 +81,17 @@ describe('before CONNECT', () => {
   itWith('connectTimeout')('CONNECT not sent within the deadline: closed', async () => {
     const raw = await RawClient.open(target)
     await raw.closed(LIMITS.connectTimeoutMs + 10000)
+    await afterCase()
+  })
+
+  it('malformed CONNECT flags (reserved bit, will QoS 3, will retain without will, password without user name): closed [MQTT-3.1.2-3, -14, -15, -22]', async () => {
+    // CONNECT "MQTT" level 4, keepalive 60, client ID "ab"; only the flags byte differs
+    for (const flags of [0x03, 0x1e, 0x22, 0x42]) {
+      const raw = await RawClient.open(target)
+      raw.sendBytes([0x10, 14, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, 0, 60, 0, 2, 0x61, 0x62])
+      const before = await raw.closedAfter()
+      expect(before.filter((p) => p.cmd === 'connack' && p.returnCode === 0), `flags 0x${flags.toString(16)}`).toEqual([])
+    }
     await afterCase()
   })
 
@@ -190,9 +201,8 @@ for (const v of [4, 5] as const) {
     })
 
     if (v === 4) {
-      // ringmq gap: answers a malformed 3.1.1 filter with SUBACK 0x80 and keeps the connection;
-      // a malformed filter is a protocol violation, which MUST close it [MQTT-4.8.0-1] (Mosquitto closes).
-      ringmqGap('3.1.1 malformed filter gets SUBACK 0x80 instead of a close')('malformed topic filters: closed [MQTT-4.7.1-2, -3; MQTT-4.8.0-1]', async () => {
+      // a malformed filter is a protocol violation, which MUST close the connection [MQTT-4.8.0-1]
+      it('malformed topic filters: closed [MQTT-4.7.1-2, -3; MQTT-4.8.0-1]', async () => {
         for (const filter of ['a/#/b', 'a+/b', 'a/b#']) {
           const { raw } = await connected(4)
           raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] })
@@ -202,7 +212,7 @@ for (const v of [4, 5] as const) {
       })
     } else {
       it('malformed topic filters: SUBACK 0x8F for that filter (ringmq), or DISCONNECT and close (Mosquitto: 0x81)', async () => {
-        for (const filter of ['a/#/b', 'a+/b', 'a/b#']) {
+        for (const filter of ['a/#/b', 'a+/b', 'a/b#', '$share/g+/t']) {
           const { raw } = await connected(5)
           raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }, { topic: 'fine/+', qos: 1 }] })
           const first = await raw.next()
@@ -219,6 +229,17 @@ for (const v of [4, 5] as const) {
         await afterCase()
       })
 
+      // Mosquitto 2.0.11 grants both as ordinary filters.
+      itSpecOnly('mosquitto grants them')('shared subscription without a ShareName or without a filter: SUBACK 0x8F (ringmq) [MQTT-4.8.2-1, -2]', async () => {
+        for (const filter of ['$share//t', '$share/g']) {
+          const { raw } = await connected(5)
+          raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos: 1 }] })
+          expect((await raw.next('suback')).granted).toEqual([0x8f])
+          await raw.disconnect()
+        }
+        await afterCase()
+      })
+
       // Mosquitto answers PUBREC 0x97 (Quota exceeded) instead.
       itSpecOnly('mosquitto sends PUBREC 0x97')(`more than Receive Maximum (${LIMITS.receiveMaximum}) unacknowledged QoS 2 PUBLISHes: DISCONNECT 0x93 [3.3.4]`, async () => {
         const { raw, connack } = await connected(5)
@@ -229,6 +250,14 @@ for (const v of [4, 5] as const) {
         const codes = before.map((p: AnyPacket) => [p.cmd, p.reasonCode ?? 0])
         expect(codes.slice(0, LIMITS.receiveMaximum)).toEqual(Array(LIMITS.receiveMaximum).fill(['pubrec', 0]))
         expect(codes.slice(LIMITS.receiveMaximum)).toEqual([['disconnect', 0x93]])
+        await afterCase()
+      })
+
+      // Mosquitto 2.0.11 accepts the PUBLISH.
+      itSpecOnly('mosquitto accepts it')('Subscription Identifier in a client PUBLISH: DISCONNECT 0x82 [MQTT-3.3.4-6]', async () => {
+        const { raw } = await connected(5)
+        raw.send({ cmd: 'publish', topic: uniq('subid'), payload: 'x', qos: 0, properties: { subscriptionIdentifier: 5 } })
+        await expectClosed(raw, { reasons: [0x82], requireDisconnect: true })
         await afterCase()
       })
 

@@ -338,6 +338,57 @@ export function pahoV311Cases(target: () => Target): void {
       await Promise.all([endClient(s), endClient(p)])
     })
 
+    it('QoS downgrade: delivered at min(published QoS, granted QoS) [MQTT-3.8.4-6]', async () => {
+      const ns = uniq('downgrade')
+      const s = await v4()
+      await s.client.subscribeAsync({ [`${ns}/s0`]: { qos: 0 }, [`${ns}/s1`]: { qos: 1 }, [`${ns}/s2`]: { qos: 2 } })
+      const p = await v4()
+      const expected: [string, number][] = []
+      for (const sub of [0, 1, 2] as const)
+        for (const pub of [0, 1, 2] as const) {
+          await p.client.publishAsync(`${ns}/s${sub}`, `${sub}${pub}`, { qos: pub })
+          expected.push([`${sub}${pub}`, Math.min(sub, pub)])
+        }
+      expect((await s.messages.count(9)).map((m) => [m.payload, m.qos])).toEqual(expected)
+      await Promise.all([endClient(s), endClient(p)])
+    })
+
+    it('ordering: QoS 1 messages from one publisher arrive in the order sent [MQTT-4.6.0-2, -6]', async () => {
+      const topic = `${uniq('order')}/t`
+      const s = await v4()
+      await s.client.subscribeAsync(topic, { qos: 1 })
+      const p = await v4()
+      const n = 100
+      await Promise.all(Array.from({ length: n }, (_, i) => p.client.publishAsync(topic, String(i), { qos: 1 })))
+      expect((await s.messages.count(n)).map((m) => Number(m.payload))).toEqual(Array.from({ length: n }, (_, i) => i))
+      await Promise.all([endClient(s), endClient(p)])
+    })
+
+    it('re-subscribing replaces the subscription and re-sends retained messages [MQTT-3.8.4-3]', async () => {
+      const topic = `${uniq('resub')}/t`
+      const p = await v4()
+      await p.client.publishAsync(topic, 'retained', { qos: 1, retain: true })
+      const s = await v4()
+      await s.client.subscribeAsync(topic, { qos: 0 })
+      await s.messages.count(1)
+      await s.client.subscribeAsync(topic, { qos: 2 })
+      await p.client.publishAsync(topic, 'after', { qos: 2 })
+      const got = await s.messages.count(3)
+      expect(got.map((m) => [m.payload, m.qos, m.retain])).toEqual([['retained', 0, true], ['retained', 1, true], ['after', 2, false]])
+      await p.client.publishAsync(topic, 'marker', { qos: 2 })
+      await s.messages.find((m) => m.payload === 'marker')
+      expect(s.messages.items).toHaveLength(4) // one subscription: no second copy
+      await p.client.publishAsync(topic, '', { qos: 1, retain: true })
+      await Promise.all([endClient(s), endClient(p)])
+    })
+
+    it('UNSUBSCRIBE of a filter never subscribed still gets UNSUBACK [MQTT-3.10.4-5]', async () => {
+      const { raw } = await rawConnect(target(), 4, { clientId: uniq('unsub-none') })
+      raw.send({ cmd: 'unsubscribe', messageId: 77, unsubscriptions: [`${uniq('never')}/t`] })
+      expect((await raw.next('unsuback')).messageId).toBe(77)
+      await raw.disconnect()
+    })
+
     it('MQTT 3.1 (protocol level 3, "MQIsdp") clients connect and exchange messages', async () => {
       const topic = `${uniq('v31')}/t`
       const s = await connectClient(target(), { protocolVersion: 3, protocolId: 'MQIsdp' })

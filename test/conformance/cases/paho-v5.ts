@@ -650,6 +650,14 @@ export function pahoV5Cases(target: () => Target): void {
       await Promise.all([p.disconnect(), raw.disconnect()])
     })
 
+    it('an Authentication Method the server does not support: CONNACK 0x8C or 0x87, then close [MQTT-4.12.0-1]', async () => {
+      const raw = await RawClient.open(target(), { protocolVersion: 5 })
+      raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: uniq('auth'), clean: true, keepalive: 60, properties: { authenticationMethod: 'SCRAM-SHA-1' } })
+      const before = await raw.closedAfter()
+      expect(before.map((p) => p.cmd)).toEqual(['connack'])
+      expect([0x8c, 0x87]).toContain(before[0]!.reasonCode)
+    })
+
     // Mosquitto 2.0.11 grants this subscription.
     itSpecOnly('mosquitto grants No Local on a shared subscription')('No Local on a shared subscription is a Protocol Error [MQTT-3.8.3-4]', async () => {
       const { raw } = await raw5({ clientId: uniq('nlshare') })

@@ -15,13 +15,14 @@ const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto'
 function config(port: number, limits: TargetLimits, dir: string): string {
   const lines = [
     `listener ${port} 127.0.0.1`,
+    // listener options directly after their listener line
+    ...(limits.maxConnections !== undefined ? [`max_connections ${limits.maxConnections}`] : []),
     'allow_anonymous true',
     ...(limits.persistent ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
     'log_dest stderr',
     'log_type error',
     'log_type warning',
   ]
-  if (limits.maxConnections !== undefined) lines.push(`max_connections ${limits.maxConnections}`)
   if (limits.maxKeepalive !== undefined) lines.push(`max_keepalive ${limits.maxKeepalive}`)
   if (limits.maxPacketSize !== undefined) lines.push(`max_packet_size ${limits.maxPacketSize}`)
   // Mosquitto announces max_inflight_messages as its Receive Maximum and enforces it on
