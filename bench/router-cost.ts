@@ -50,8 +50,8 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`port ${port} never opened`)
 }
 
-function start(cmd: string, args: string[]): ChildProcess {
-  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+function start(cmd: string, args: string[], quiet = false): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', quiet ? 'ignore' : 'inherit'] })
   procs.push(c)
   return c
 }
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const results: Record<string, number | string>[] = []
     for (const kind of ['ringmq', 'haproxy'] as const) {
       const mport = await freePort()
-      const mosq = start('mosquitto', ['-p', String(mport)])
+      const mosq = start('mosquitto', ['-p', String(mport)], true)
       await waitPort(mport)
       let proxy: ChildProcess
       let pport: number

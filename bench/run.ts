@@ -37,6 +37,8 @@ interface Options {
   out: string
   budgetS: number
   pin: boolean
+  /** directory for `node --cpu-prof` profiles of the Node targets, or null */
+  cpuProf: string | null
 }
 
 function parseOptions(argv: string[]): Options {
@@ -49,6 +51,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: 'string' },
       budget: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -56,9 +59,10 @@ function parseOptions(argv: string[]): Options {
   if (values.help) {
     process.stdout.write(
       [
-        'usage: npm run bench [-- --full] [--rounds N] [--targets id,id] [--out DIR] [--budget SECONDS] [--no-pin]',
+        'usage: npm run bench [-- --full] [--rounds N] [--targets id,id] [--out DIR] [--budget SECONDS] [--no-pin] [--cpu-prof]',
         `  targets: ${ALL_TARGETS.map((t) => t.id).join(', ')}`,
         '  quick (default): the figures the targets are judged on, short windows, about 3 minutes',
+        '  --cpu-prof: run Node targets (ringmq, Aedes) under node --cpu-prof, profiles in <out>/profiles/',
         '  --full: QoS 2, MQTT 5.0, fan-in/fan-out, payloads, 9,000 idle connections (about 30 minutes)',
         '',
       ].join('\n'),
@@ -68,13 +72,16 @@ function parseOptions(argv: string[]): Options {
   const full = values.full!
   const rounds = Number(values.rounds ?? 3)
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error('--rounds: 1..20')
+  const out = path.resolve(values.out ?? path.join(ROOT, 'bench/results'))
   return {
     full,
     rounds,
     targets: values.targets ? values.targets.split(',').map((s) => s.trim()) : null,
-    out: path.resolve(values.out ?? path.join(ROOT, 'bench/results')),
-    budgetS: Number(values.budget ?? (full ? 3600 : 170)),
+    out,
+    // quick must stay under 3 minutes with the build in front of it
+    budgetS: Number(values.budget ?? (full ? 3600 : 150)),
     pin: !values['no-pin'],
+    cpuProf: values['cpu-prof'] ? path.join(out, 'profiles') : null,
   }
 }
 
@@ -109,12 +116,14 @@ function describe(r: ScenarioResult): string {
   return `${r.spec.name}: ${r.deliveredPerSec.toFixed(0)} msg/s, ${r.cpuUsPerMsg.total?.toFixed(2)} us/msg${own}${lat}, gen ${r.generatorCpuPct.toFixed(0)}%${r.missing ? `, ${r.missing} MISSING` : ''}`
 }
 
-async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[], serverCpu: number | undefined): Promise<TargetRound> {
+async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[], serverCpu: number | undefined, cpuProf: string | null): Promise<TargetRound> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `ringmq-bench-${t.id}-`))
   const tr: TargetRound = { target: t.id, round, results: [] }
   let rt: RunningTarget
   try {
-    rt = await t.start({ dir, serverCpu })
+    // a profile is written when the process exits, named after it, e.g. CPU.2026...-PID.cpuprofile
+    const nodeArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(cpuProf, `${t.id}-r${round + 1}`)}`] : []
+    rt = await t.start({ dir, serverCpu, nodeArgs })
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true })
     tr.error = `failed to start: ${(err as Error).message}`
@@ -210,14 +219,14 @@ async function main(): Promise<void> {
         log(`time budget of ${opts.budgetS} s used up: stopping after ${done} complete round(s)`)
         break outer
       }
-      rounds.push(await runTargetRound(t, r, scenarios, serverCpu))
+      rounds.push(await runTargetRound(t, r, scenarios, serverCpu, opts.cpuProf))
     }
     done++
   }
 
   const agg = aggregate(rounds)
   const info: RunInfo = {
-    command: `npm run bench${opts.full ? ' -- --full' : ''}${opts.rounds !== 3 ? ` ${opts.full ? '' : '-- '}--rounds ${opts.rounds}` : ''}`,
+    command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     mode: opts.full ? 'full' : 'quick',
     startedAt: new Date(started).toISOString(),
     elapsedS: (Date.now() - started) / 1000,

@@ -14,7 +14,7 @@ export interface Timing {
   drainMs: number
 }
 
-export const QUICK_TIMING: Timing = { warmupMs: 250, durationMs: 1000, drainMs: 3000 }
+export const QUICK_TIMING: Timing = { warmupMs: 200, durationMs: 800, drainMs: 3000 }
 export const FULL_TIMING: Timing = { warmupMs: 1000, durationMs: 4000, drainMs: 5000 }
 
 /**
@@ -67,7 +67,7 @@ export function quickScenarios(t: Timing = QUICK_TIMING): Scenario[] {
     load('rate20k-q0', { qos: 0, rate: 20_000 }, t),
     load('rate20k-q1', { qos: 1, rate: 20_000 }, t),
     load('rate2k-q0', { qos: 0, rate: 2_000 }, t),
-    idle('idle', 2000, 4000),
+    idle('idle', 1000, 2000),
   ]
 }
 

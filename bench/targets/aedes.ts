@@ -22,7 +22,7 @@ export const aedesTarget: TargetDef = {
     }
   },
   async start(ctx): Promise<RunningTarget> {
-    const proc = await startServer({ name: 'aedes', cmd: process.execPath, args: [SERVER, '0'], cpu: ctx.serverCpu, readyLine: true })
+    const proc = await startServer({ name: 'aedes', cmd: process.execPath, args: [...(ctx.nodeArgs ?? []), SERVER, '0'], cpu: ctx.serverCpu, readyLine: true })
     const ep = hostPort(String(proc.ready.mqtt))
     return { placement: { endpoint: () => ep }, groups: { total: [proc] }, stop: () => proc.stop() }
   },

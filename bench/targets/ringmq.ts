@@ -47,7 +47,7 @@ function startWorker(ctx: StartContext, args: string[], id: string): Promise<Ser
   return startServer({
     name: `ringmq-${id}`,
     cmd: process.execPath,
-    args: [CLI, 'worker', '--id', id, '--data', data, ...args],
+    args: [...(ctx.nodeArgs ?? []), CLI, 'worker', '--id', id, '--data', data, ...args],
     cpu: ctx.serverCpu,
     readyLine: true,
   })
@@ -99,7 +99,7 @@ export const routerTarget: TargetDef = {
       router = await startServer({
         name: 'ringmq-router',
         cmd: process.execPath,
-        args: [CLI, 'router', '--mqtt', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', path.join(ctx.dir, 'ring.json')],
+        args: [...(ctx.nodeArgs ?? []), CLI, 'router', '--mqtt', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', path.join(ctx.dir, 'ring.json')],
         cpu: ctx.serverCpu,
         readyLine: true,
       })

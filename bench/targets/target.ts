@@ -14,6 +14,8 @@ export interface StartContext {
   dir: string
   /** CPU for the server processes, undefined = unpinned */
   serverCpu?: number
+  /** extra flags for Node server processes (e.g. --cpu-prof) */
+  nodeArgs?: string[]
 }
 
 /**
