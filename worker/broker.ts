@@ -62,7 +62,13 @@ export class Broker implements BrokerSurface {
   readonly enc = new EncodeCache()
   readonly sessions = new Map<string, Session>()
   readonly connections = new Set<Connection>()
+  /**
+   * The cluster seam. Replaceable after construction because the gRPC fabric needs this
+   * broker (as BrokerSurface) to be built: create the broker, then the fabric, then assign;
+   * the fabric learns routes that existed before from `routeSnapshot()`.
+   */
   fabric: Fabric
+  /** Replaced when a new ring epoch is adopted (`ringOwnership(spec, id)`). */
   ownership: Ownership | null
 
   #groups = new Map<GroupKey, SharedGroup>()

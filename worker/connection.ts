@@ -126,7 +126,13 @@ export class Connection implements FrameSink {
       this.pending!.push(packet)
       return
     }
-    this.dispatch(packet)
+    try {
+      this.dispatch(packet)
+    } catch (err) {
+      // a bug must cost one connection, never the process
+      this.log.error('packet handling failed', { clientId: this.clientId, cmd: packet.cmd, err, stack: (err as Error).stack })
+      this.protocolError('internal_error', RC.ImplementationSpecificError)
+    }
   }
 
   dispatch(packet: Packet): void {

@@ -26,6 +26,7 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
   for (const s of packet.subscriptions) {
     const shared = parseShared(s.topic)
     if (shared !== null && 'error' in shared) {
+      if (!v5) return conn.protocolError('bad_topic_filter', null, shared.error)
       b.stats.protocolError('bad_topic_filter')
       conn.log.info('refused filter', { filter: s.topic, reason: shared.error })
       granted.push(v5 ? RC.TopicFilterInvalid : 0x80)
@@ -33,6 +34,8 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
     }
     const filter = shared ? shared.filter : s.topic
     const bad = validateFilter(filter)
+    // 3.1.1 has no per-filter reason for a malformed filter: a protocol violation closes [MQTT-4.8.0-1]
+    if (bad !== null && !v5) return conn.protocolError('bad_topic_filter', null, bad)
     if (bad !== null) {
       b.stats.protocolError('bad_topic_filter')
       conn.log.info('refused filter', { filter: s.topic, reason: bad })
