@@ -42,7 +42,7 @@ import { Hlc, type HlcStore } from './hlc.js'
 import { decodeMessage } from './message-codec.js'
 import { FabricMetrics } from './metrics.js'
 import { Forwarder } from './forwarder.js'
-import { PeerLinks, type Link } from './peer-link.js'
+import { PeerLinks, type Link, type PeerLinkHooks } from './peer-link.js'
 import type { PbHello, PbPeerMessage, PbPublishBatch } from './proto-types.js'
 import { RetainedRegisters } from './retained-registers.js'
 import { RetainedSync } from './retained-sync.js'
@@ -84,6 +84,8 @@ export interface GrpcFabricOptions {
   maxReceiving?: number
 }
 
+export type FabricTestHooks = RouteSyncHooks & PeerLinkHooks
+
 export interface GrpcFabric {
   fabric: Fabric
   /** where the Peer/Admin server listens (actual port when `listen.port` was 0) */
@@ -94,8 +96,8 @@ export interface GrpcFabric {
   applyRing(spec: RingSpec, expectedEpoch: number): ApplyRingResult
   status(): StatusInfo
   locate(clientId: string): LocateInfo
-  /** test hooks: drop or corrupt route deltas on purpose */
-  readonly hooks: RouteSyncHooks
+  /** test hooks: drop or corrupt route deltas, cut a peer off (partition) */
+  readonly hooks: FabricTestHooks
   close(): Promise<void>
 }
 
@@ -126,6 +128,7 @@ class GrpcFabricImpl implements GrpcFabric {
   #ackScheduled = false
   #expiryTimer: NodeJS.Timeout | undefined
   #closed = false
+  #hooks: FabricTestHooks = {}
   readonly fabric: Fabric
 
   constructor(o: GrpcFabricOptions) {
@@ -167,6 +170,9 @@ class GrpcFabricImpl implements GrpcFabric {
       metrics: this.#metrics,
     })
     this.#claims = new SessionClaims({ timeoutMs: o.claimTimeoutMs ?? 1000 })
+    // one hooks object shared by the parts that consult it
+    this.#routes.hooks = this.#hooks
+    this.#links.hooks = this.#hooks
     this.fabric = {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
       routeRemoved: (r: RouteChange) => this.#routes.removed(r),
@@ -178,8 +184,8 @@ class GrpcFabricImpl implements GrpcFabric {
     }
   }
 
-  get hooks(): RouteSyncHooks {
-    return this.#routes.hooks
+  get hooks(): FabricTestHooks {
+    return this.#hooks
   }
 
   get address(): HostPort {

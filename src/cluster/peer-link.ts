@@ -134,8 +134,14 @@ interface Dialing {
   inFlight: boolean
 }
 
+export interface PeerLinkHooks {
+  /** Test hook: frames from this peer are discarded as if the network lost them. */
+  partitioned?(peerId: string): boolean
+}
+
 export class PeerLinks {
   readonly #o: PeerLinksOptions
+  hooks: PeerLinkHooks = {}
   #active = new Map<string, Link>()
   #targets = new Map<string, Dialing>()
   #timer: NodeJS.Timeout
@@ -268,6 +274,7 @@ export class PeerLinks {
     })
     call.on('data', (msg: PbPeerMessage) => {
       if (link) {
+        if (this.hooks.partitioned?.(link.peerId)) return
         link.lastSeen = Date.now()
         if (this.#active.get(link.peerId) === link) this.#o.events.onMessage(link, msg)
         return
@@ -275,6 +282,7 @@ export class PeerLinks {
       if (settled) return
       if (msg.body !== 'hello' || !msg.hello.worker_id || msg.hello.worker_id === me) return fail('bad hello')
       if (expected && msg.hello.worker_id !== expected) return fail(`dialed ${expected}, answered ${msg.hello.worker_id}`)
+      if (this.hooks.partitioned?.(msg.hello.worker_id)) return
       settled = true
       clearTimeout(helloTimeout)
       const peerId = msg.hello.worker_id

@@ -265,6 +265,45 @@ describe('peer loss and return', () => {
   })
 })
 
+describe('partition', () => {
+  it('keeps both sides serving and converges routes and retained after it heals', async () => {
+    const { spec, nodes: ns } = await startCluster(3)
+    nodes = ns
+    const [w1, w2, w3] = ns as [Node, Node, Node]
+    const left = new Set(['w1', 'w2'])
+    let cut = true
+    for (const n of ns) n.fabric.hooks.partitioned = (peer) => cut && left.has(n.id) !== left.has(peer)
+    await waitFor(() => !w1.fabric.isAlive('w3') && !w2.fabric.isAlive('w3') && !w3.fabric.isAlive('w1') && !w3.fabric.isAlive('w2'), 'partitioned')
+    expect(w1.fabric.isAlive('w2')).toBe(true)
+
+    // each side changes routes and retained on its own
+    w1.fabric.fabric.routeAdded({ filter: 'left/#', group: null })
+    w3.fabric.fabric.routeAdded({ filter: 'right/#', group: null })
+    w1.fabric.fabric.retainedChanged('r/both', msg('r/both', 'left'))
+    w1.broker.retained.set('r/both', msg('r/both', 'left'))
+    await waitFor(() => w2.broker.retained.get('r/both')?.payload.toString() === 'left', 'left side has its write')
+    w3.fabric.fabric.retainedChanged('r/both', msg('r/both', 'right-later'))
+    w3.broker.retained.set('r/both', msg('r/both', 'right-later'))
+    w3.fabric.fabric.retainedChanged('r/right', msg('r/right', 'right'))
+    w3.broker.retained.set('r/right', msg('r/right', 'right'))
+    // a take-over during the partition does not wait for the other side
+    const id = (() => {
+      const p = new Placement(spec)
+      for (let i = 0; ; i++) if (p.prefs(`p-${i}`).some((w) => w.id === 'w3') && p.prefs(`p-${i}`).some((w) => w.id === 'w1')) return `p-${i}`
+    })()
+    await w1.fabric.fabric.claimSession(id)
+    expect(w3.broker.ended).toEqual([])
+
+    cut = false
+    await waitFor(() => ns.every((a) => ns.every((b) => a === b || a.fabric.isAlive(b.id))), 'healed')
+    await waitFor(() => interest(w1, 'right/x').length === 1 && interest(w3, 'left/x').length === 1 && interest(w2, 'right/x').length === 1, 'routes converged')
+    await waitFor(
+      () => ns.every((n) => n.broker.retained.get('r/both')?.payload.toString() === 'right-later' && n.broker.retained.get('r/right')?.payload.toString() === 'right'),
+      'retained converged to the last writer',
+    )
+  })
+})
+
 describe('session claims', () => {
   it('ends the session on the other prefs workers only, with reason 0x8E', async () => {
     const { spec, nodes: ns } = await startCluster(3)
