@@ -9,7 +9,7 @@ import { RawClient } from '../conformance/raw-client.js'
 import { onRingmq } from '../conformance/support.js'
 import { startTarget, type Target } from '../conformance/target.js'
 import { Witness } from '../conformance/witness.js'
-import { cleanupTmp } from '../helpers/process.js'
+import { cleanupTmp, stopAll } from '../helpers/process.js'
 
 const MAX = 4
 const WITNESS_CONNECTIONS = 2
@@ -24,6 +24,7 @@ afterAll(async () => {
   await witness?.stop()
   await closeClients()
   await target?.stop()
+  await stopAll() // a worker whose start timed out
   cleanupTmp()
 })
 

@@ -11,7 +11,7 @@ import { RawClient, type AnyPacket } from '../conformance/raw-client.js'
 import { expectClosed, itSpecOnly, itWith, onRingmq, rawConnect } from '../conformance/support.js'
 import { startTarget, type Target } from '../conformance/target.js'
 import { Witness } from '../conformance/witness.js'
-import { cleanupTmp } from '../helpers/process.js'
+import { cleanupTmp, stopAll } from '../helpers/process.js'
 
 const LIMITS = { connectTimeoutMs: 1500, maxPacketSize: 4096, receiveMaximum: 3 }
 const PROTOCOL_ERRORS = 'protocol_errors_total'
@@ -28,6 +28,7 @@ afterAll(async () => {
   await witness?.stop()
   await closeClients()
   await target?.stop()
+  await stopAll() // a worker whose start timed out
   cleanupTmp()
 })
 beforeEach(async () => {

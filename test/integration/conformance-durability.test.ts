@@ -6,7 +6,7 @@ import { afterAll, beforeAll } from 'vitest'
 import { closeClients } from '../conformance/clients.js'
 import { durabilityCases } from '../conformance/cases/durability.js'
 import { startTarget, type Target } from '../conformance/target.js'
-import { cleanupTmp } from '../helpers/process.js'
+import { cleanupTmp, stopAll } from '../helpers/process.js'
 
 let target: Target
 beforeAll(async () => {
@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeClients()
   await target?.stop()
+  await stopAll() // a worker whose start timed out
   cleanupTmp()
 })
 

@@ -5,7 +5,7 @@ import { afterAll, beforeAll } from 'vitest'
 import { closeClients } from '../conformance/clients.js'
 import { pahoV5Cases, V5_LIMITS } from '../conformance/cases/paho-v5.js'
 import { startTarget, type Target } from '../conformance/target.js'
-import { cleanupTmp } from '../helpers/process.js'
+import { cleanupTmp, stopAll } from '../helpers/process.js'
 
 let target: Target
 beforeAll(async () => {
@@ -14,6 +14,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await closeClients()
   await target?.stop()
+  await stopAll() // a worker whose start timed out
   cleanupTmp()
 })
 

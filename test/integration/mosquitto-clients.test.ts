@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { uniq } from '../conformance/clients.js'
 import { killCliProcesses, pub, startSub } from '../conformance/mosquitto-cli.js'
 import { startTarget, type Target } from '../conformance/target.js'
-import { cleanupTmp } from '../helpers/process.js'
+import { cleanupTmp, stopAll } from '../helpers/process.js'
 
 let target: Target
 beforeAll(async () => {
@@ -15,6 +15,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await killCliProcesses()
   await target?.stop()
+  await stopAll() // a worker whose start timed out
   cleanupTmp()
 })
 

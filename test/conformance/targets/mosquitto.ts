@@ -12,6 +12,13 @@ import { TARGET_CAPS, type Target, type TargetLimits } from '../target.js'
 
 const MOSQUITTO = process.env.MOSQUITTO_BIN ?? '/usr/sbin/mosquitto'
 
+// Safety net: a broker whose start outlived a timed-out hook is still killed when the test
+// worker exits (by PID, synchronously).
+const children = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL')
+})
+
 function config(port: number, limits: TargetLimits, dir: string): string {
   const lines = [
     `listener ${port} 127.0.0.1`,
@@ -43,6 +50,8 @@ async function startOnce(port: number, limits: TargetLimits, dir: string): Promi
   const conf = path.join(dir, 'mosquitto.conf')
   fs.writeFileSync(conf, config(port, limits, dir))
   const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
   let err = ''
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
   let exited = false
