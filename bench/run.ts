@@ -34,6 +34,7 @@ interface Options {
   full: boolean
   rounds: number
   targets: string[] | null
+  scenarios: string[] | null
   out: string
   budgetS: number
   pin: boolean
@@ -48,6 +49,7 @@ function parseOptions(argv: string[]): Options {
       full: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       targets: { type: 'string' },
+      scenarios: { type: 'string' },
       out: { type: 'string' },
       budget: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
@@ -59,7 +61,7 @@ function parseOptions(argv: string[]): Options {
   if (values.help) {
     process.stdout.write(
       [
-        'usage: npm run bench [-- --full] [--rounds N] [--targets id,id] [--out DIR] [--budget SECONDS] [--no-pin] [--cpu-prof]',
+        'usage: npm run bench [-- --full] [--rounds N] [--targets id,id] [--scenarios name,name] [--out DIR] [--budget SECONDS] [--no-pin] [--cpu-prof]',
         `  targets: ${ALL_TARGETS.map((t) => t.id).join(', ')}`,
         '  quick (default): the figures the targets are judged on, short windows, about 3 minutes',
         '  --cpu-prof: run Node targets (ringmq, Aedes) under node --cpu-prof, profiles in <out>/profiles/',
@@ -77,6 +79,7 @@ function parseOptions(argv: string[]): Options {
     full,
     rounds,
     targets: values.targets ? values.targets.split(',').map((s) => s.trim()) : null,
+    scenarios: values.scenarios ? values.scenarios.split(',').map((s) => s.trim()) : null,
     out,
     // quick must stay under 3 minutes with the build in front of it
     budgetS: Number(values.budget ?? (full ? 3600 : 150)),
@@ -207,7 +210,9 @@ async function main(): Promise<void> {
     } else runnable.push(t)
   }
   if (runnable.length === 0) throw new Error('no target can run here (see the skipped lines)')
-  const scenarios = opts.full ? fullScenarios() : quickScenarios()
+  const matrix = opts.full ? fullScenarios() : quickScenarios()
+  const scenarios = opts.scenarios ? matrix.filter((s) => opts.scenarios!.includes(s.spec.name)) : matrix
+  if (scenarios.length === 0) throw new Error(`no scenario named ${opts.scenarios!.join(', ')}; have ${matrix.map((s) => s.spec.name).join(', ')}`)
   log(`bench ${opts.full ? 'full' : 'quick'}: ${runnable.map((t) => t.id).join(', ')} x ${opts.rounds} rounds, ${scenarios.length} scenarios; ${pinning}`)
 
   const rounds: TargetRound[] = []
