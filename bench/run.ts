@@ -16,9 +16,9 @@ import { runIdle } from './gen/idle.js'
 import { PrimeTimeout, runLoad } from './gen/load.js'
 import { cpuUs, hasSchedstat, rssKb } from './proc/proc-stat.js'
 import { evaluateTargets } from './report/checks.js'
-import { checkLine, renderMarkdown, type RunInfo } from './report/markdown.js'
+import { checkLine, renderMarkdown, renderReadmeSection, type RunInfo } from './report/markdown.js'
 import { aggregate, type ScenarioResult, type TargetRound } from './report/summary.js'
-import { renderSvg } from './report/svg.js'
+import { CHART_FIGURES, renderSvg } from './report/svg.js'
 import { fullScenarios, quickScenarios, type Scenario } from './scenarios.js'
 import { aedesTarget } from './targets/aedes.js'
 import { haproxyTarget, HAPROXY } from './targets/haproxy.js'
@@ -255,6 +255,7 @@ async function main(): Promise<void> {
   const md = renderMarkdown(info, agg, rounds)
   fs.writeFileSync(path.join(opts.out, 'latest.md'), md)
   fs.writeFileSync(path.join(opts.out, 'latest.svg'), renderSvg(agg, runnable.map((t) => t.id), `ringmq bench (${info.mode}), ${info.startedAt.slice(0, 10)}`))
+  fs.writeFileSync(path.join(opts.out, 'latest-readme.md'), renderReadmeSection(info, agg, ['sat-q0 msg/s', ...CHART_FIGURES.slice(1), 'rate2k-q0 p99.9']))
   fs.writeFileSync(path.join(opts.out, 'latest.json'), JSON.stringify({ info, rounds }, null, 1))
   log('')
   log(md.slice(md.indexOf('## Results'), md.indexOf('## Targets')).trim())

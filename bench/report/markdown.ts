@@ -74,3 +74,33 @@ export function renderMarkdown(info: RunInfo, agg: Aggregate, rounds: TargetRoun
   }
   return L.join('\n')
 }
+
+/**
+ * The short form for the README's performance section: headline figures (medians), the
+ * targets' verdicts and the command that reproduces them.
+ */
+export function renderReadmeSection(info: RunInfo, agg: Aggregate, figures: string[]): string {
+  const cols = info.targets.filter((t) => agg.has(t.id))
+  const L: string[] = []
+  L.push('## Performance', '')
+  L.push(
+    `Measured by \`${info.command}\` (${info.startedAt.slice(0, 10)}, ${info.rounds} rounds, medians; ${info.pinning}). ` +
+      'Same load generator for every system; see [docs/bench.md](docs/bench.md) for the method and `bench/results/latest.md` for min-max, ratios and anomalies.',
+    '',
+  )
+  L.push(`| figure | unit | ${cols.map((c) => c.id).join(' | ')} |`)
+  L.push(`| --- | --- | ${cols.map(() => '---:').join(' | ')} |`)
+  for (const k of figures) {
+    if (!cols.some((c) => agg.get(c.id)?.has(k))) continue
+    L.push(`| ${k} | ${unitOf(k)} | ${cols.map((c) => fmt(agg.get(c.id)?.get(k)?.median ?? NaN)).join(' | ')} |`)
+  }
+  L.push('')
+  const checks = evaluateTargets(agg)
+  const count = (s: string): number => checks.filter((c) => c.status === s).length
+  L.push(`Targets of issue 5: ${count('PASS')} pass, ${count('FAIL')} fail, ${count('SKIP')} not measured.`, '')
+  L.push('| target | measured | limit | result |', '| --- | ---: | --- | --- |')
+  for (const c of checks) if (c.status !== 'SKIP') L.push(checkLine(c))
+  for (const s of info.skipped) L.push('', `Not measured: **${s.id}** (${s.why}).`)
+  L.push('')
+  return L.join('\n')
+}

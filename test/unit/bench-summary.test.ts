@@ -146,3 +146,39 @@ describe('bench result summary', () => {
     expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(10)
   })
 })
+
+describe('bench profile summary', () => {
+  it('ranks functions by self time weighted by sample intervals', async () => {
+    const { topSelf } = await import('../../bench/report/profile-top.js')
+    const frame = (functionName: string) => ({ functionName, url: 'file:///x/dist/worker/a.js', lineNumber: 9 })
+    const profile = {
+      nodes: [{ id: 1, callFrame: frame('(root)') }, { id: 2, callFrame: frame('hot') }, { id: 3, callFrame: frame('cold') }],
+      samples: [2, 2, 3, 2],
+      timeDeltas: [0, 3000, 3000, 1000, 1000], // us; sample i lasts until sample i+1
+      startTime: 0,
+      endTime: 8000,
+    }
+    const top = topSelf(profile, 5)
+    expect(top[0]).toMatchObject({ name: 'hot dist/worker/a.js:10', selfMs: 7 })
+    expect(top[1]).toMatchObject({ name: 'cold dist/worker/a.js:10', selfMs: 1 })
+    expect(top[0]!.share).toBeCloseTo(7 / 8, 9)
+  })
+})
+
+describe('bench README section', () => {
+  it('shows headline medians, verdicts and what was not measured', async () => {
+    const { renderReadmeSection } = await import('../../bench/report/markdown.js')
+    const all = [...rounds('mosquitto', standard(4, 60, 0.7, 15)), ...rounds('ringmq-worker', standard(4.4, 100, 3, 40))]
+    const info: RunInfo = {
+      command: 'npm run bench', mode: 'quick', startedAt: '2026-01-01T00:00:00Z', elapsedS: 1, rounds: 3, roundsPlanned: 3,
+      pinning: 'pinned', environment: [], targets: [{ id: 'mosquitto', label: 'M' }, { id: 'ringmq-worker', label: 'W' }],
+      skipped: [{ id: 'ringmq-cluster', why: 'no fabric' }], scenarioOrder: [], notes: [],
+    }
+    const md = renderReadmeSection(info, aggregate(all), ['sat-q0 cpu', 'idle rss'])
+    expect(md).toContain('Measured by `npm run bench`')
+    expect(md).toContain('| sat-q0 cpu | us/msg | 4.00 | 4.40 |')
+    expect(md).toContain('| worker CPU/msg sat-q0 vs Mosquitto | 1.10x | <= 1.2x | **PASS** |')
+    expect(md).not.toContain('SKIP**')
+    expect(md).toContain('Not measured: **ringmq-cluster** (no fabric).')
+  })
+})
