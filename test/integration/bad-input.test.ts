@@ -4,6 +4,7 @@
 // Runs against CONFORMANCE_TARGET (ringmq by default, or mosquitto). See docs/conformance.md.
 // Cases run one after another so each counter delta belongs to one case.
 
+import mqttPacket from 'mqtt-packet'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { closeClients, connectClient, uniq } from '../conformance/clients.js'
 import { readMetric, metricIncreased } from '../conformance/metrics.js'
@@ -272,3 +273,29 @@ for (const v of [4, 5] as const) {
     }
   })
 }
+
+describe('slow subscriber', () => {
+  it('a subscriber that stops reading does not stall anyone else; its QoS 0 overflow is dropped (and counted on ringmq)', async () => {
+    const topic = `${uniq('flood')}/t`
+    const { raw: slow } = await rawConnect(target, 4, { clientId: uniq('slow') })
+    slow.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 0 }] })
+    await slow.next('suback')
+    slow.socket.pause() // stop reading: kernel buffers fill, then the broker's
+    const droppedBefore = target.metricsUrl ? await readMetric(target.metricsUrl, 'publishes_dropped_total', { reason: 'slow_subscriber' }) : 0
+    const { raw: flooder } = await rawConnect(target, 4, { clientId: uniq('flooder') })
+    const one = mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.alloc(1024, 0x2e), qos: 0, retain: false, dup: false })
+    const batch = Buffer.concat(Array(1024).fill(one))
+    for (let i = 0; i < 32; i++) {
+      // ~32 MB, well past the socket buffers and the broker's per-client write limit
+      if (!flooder.socket.write(batch)) await new Promise((r) => flooder.socket.once('drain', r))
+    }
+    expect(await flooder.sync()).toEqual([]) // the broker read it all and still answers the publisher
+    await witness.alive() // and everyone else
+    if (target.metricsUrl) {
+      const dropped = await readMetric(target.metricsUrl, 'publishes_dropped_total', { reason: 'slow_subscriber' })
+      expect(dropped).toBeGreaterThan(droppedBefore)
+    }
+    await flooder.disconnect()
+    await slow.destroy()
+  }, 60000)
+})

@@ -7,6 +7,7 @@
 
 import { describe, expect, it } from 'vitest'
 import { connectClient, endClient, uniq, type TestClient } from '../clients.js'
+import { readMetric } from '../metrics.js'
 import { RawClient, type AnyPacket } from '../raw-client.js'
 import { delay, expectClosed, itSpecOnly, itWith, onRingmq, pahoTopics, rawConnect } from '../support.js'
 import type { Target } from '../target.js'
@@ -488,11 +489,14 @@ export function pahoV5Cases(target: () => Target): void {
       const pub = await v5()
       await pub.client.publishAsync(topics[0]!, '.'.repeat(16), { qos: 0 })
       expect(String((await raw.next('publish')).payload)).toBe('.'.repeat(16))
+      const url = target().metricsUrl
+      const droppedBefore = url ? await readMetric(url, 'publishes_dropped_total', { reason: 'too_large_for_client' }) : 0
       await pub.client.publishAsync(topics[0]!, '.'.repeat(64), { qos: 1 }) // packet > 64 bytes: dropped
       await pub.client.publishAsync(topics[0]!, 'after', { qos: 0 })
       const next = await raw.next('publish')
       expect(String(next.payload)).toBe('after')
       expect(await raw.sync()).toEqual([])
+      if (url) expect(await readMetric(url, 'publishes_dropped_total', { reason: 'too_large_for_client' })).toBeGreaterThan(droppedBefore)
       await raw.disconnect()
       await endClient(pub)
     })
@@ -520,6 +524,29 @@ export function pahoV5Cases(target: () => Target): void {
       expect([String(r3.payload), r3.qos]).toEqual(['message 3', 1])
       raw.send({ cmd: 'puback', messageId: r2.messageId })
       raw.send({ cmd: 'puback', messageId: r3.messageId })
+      expect(await raw.sync()).toEqual([])
+      await raw.disconnect()
+      await endClient(pub)
+    })
+
+    it('flow control with QoS 2: a message counts against Receive Maximum until its PUBCOMP [MQTT-3.3.4-9]', async () => {
+      const { topics } = pahoTopics(uniq('flow2'))
+      const { raw } = await raw5({ clientId: uniq('slow2'), properties: { receiveMaximum: 1 } })
+      raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: topics[0]!, qos: 2 }] })
+      await raw.next('suback')
+      const pub = await v5()
+      for (let i = 1; i <= 2; i++) await pub.client.publishAsync(topics[0]!, `message ${i}`, { qos: 2 })
+      const r1 = await raw.next('publish')
+      expect(String(r1.payload)).toBe('message 1')
+      raw.send({ cmd: 'pubrec', messageId: r1.messageId })
+      expect((await raw.next('pubrel')).messageId).toBe(r1.messageId)
+      expect(await raw.sync()).toEqual([]) // still in flight until PUBCOMP
+      raw.send({ cmd: 'pubcomp', messageId: r1.messageId })
+      const r2 = await raw.next('publish')
+      expect(String(r2.payload)).toBe('message 2')
+      raw.send({ cmd: 'pubrec', messageId: r2.messageId })
+      await raw.next('pubrel')
+      raw.send({ cmd: 'pubcomp', messageId: r2.messageId })
       expect(await raw.sync()).toEqual([])
       await raw.disconnect()
       await endClient(pub)
