@@ -183,6 +183,20 @@ for (const v of [4, 5] as const) {
       await afterCase()
     })
 
+    it('SUBSCRIBE requesting QoS 3' + (v === 5 ? ' or with reserved option bits' : '') + ': closed [MQTT-3.8.3-4' + (v === 5 ? ', -5' : '') + ']', async () => {
+      // SUBSCRIBE id 1, filter "a", options byte: QoS 3; then (5.0) reserved bits 6-7 set
+      const variants = v === 5 ? [[0x82, 6, 0, 1, 0, 0, 1, 0x61, 0x03], [0x82, 6, 0, 1, 0, 0, 1, 0x61, 0xc1]] : [[0x82, 6, 0, 1, 0, 1, 0x61, 0x03]]
+      for (const bytes of variants) {
+        const { raw } = await connected(v)
+        raw.sendBytes(bytes)
+        const before = await raw.closedAfter()
+        expect(before.filter((p) => p.cmd === 'suback')).toEqual([])
+        const disconnect = before.find((p) => p.cmd === 'disconnect')
+        if (disconnect) expect([0x81, 0x82]).toContain(disconnect.reasonCode)
+      }
+      await afterCase()
+    })
+
     it('second CONNECT: closed' + (v === 5 ? ' (ringmq: DISCONNECT 0x82)' : '') + ' [MQTT-3.1.0-2]', async () => {
       const { raw } = await connected(v)
       raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: v, clientId: uniq('again'), clean: true, keepalive: 60 })

@@ -389,6 +389,60 @@ export function pahoV311Cases(target: () => Target): void {
       await raw.disconnect()
     })
 
+    it('will with RETAIN=1 is stored as a retained message [MQTT-3.1.2-17]', async () => {
+      const topic = `${uniq('will-retained')}/t`
+      const { raw } = await rawConnect(target(), 4, { clientId: uniq('w'), will: { topic, payload: Buffer.from('last words'), qos: 1, retain: true } })
+      await raw.destroy()
+      const late = await v4()
+      await late.client.subscribeAsync(topic, { qos: 1 })
+      const [m] = await late.messages.count(1)
+      expect([m!.payload, m!.retain, m!.qos]).toEqual(['last words', true, 1])
+      await late.client.publishAsync(topic, '', { qos: 1, retain: true })
+      await endClient(late)
+    })
+
+    it('CleanSession=1 discards a stored session and its subscriptions [MQTT-3.1.2-6]', async () => {
+      const topic = `${uniq('discard')}/t`
+      const clientId = uniq('discard')
+      const a = await rawConnect(target(), 4, { clientId, clean: false })
+      a.raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
+      await a.raw.next('suback')
+      await a.raw.disconnect()
+      const b = await rawConnect(target(), 4, { clientId, clean: true })
+      expect(b.connack.sessionPresent).toBe(false)
+      const p = await v4()
+      await p.client.publishAsync(topic, 'to a discarded subscription', { qos: 1 })
+      expect(await b.raw.sync()).toEqual([]) // the PUBACK above came first: nothing was routed here
+      await b.raw.disconnect()
+      await endClient(p)
+    })
+
+    it('UTF-8 topics: multi-byte levels are matched and delivered unchanged [MQTT-1.5.3]', async () => {
+      const ns = uniq('utf8')
+      const s = await v4()
+      await s.client.subscribeAsync(`${ns}/ümlaut/+/🙂`, { qos: 1 })
+      const p = await v4()
+      await p.client.publishAsync(`${ns}/ümlaut/日本/🙂`, 'ünïcødé', { qos: 1 })
+      const [m] = await s.messages.count(1)
+      expect([m!.topic, m!.payload]).toEqual([`${ns}/ümlaut/日本/🙂`, 'ünïcødé'])
+      await Promise.all([endClient(s), endClient(p)])
+    })
+
+    it('large payload (256 KiB) and a SUBSCRIBE with 100 filters', async () => {
+      const ns = uniq('large')
+      const s = await v4()
+      const filters = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`${ns}/${i}`, { qos: (i % 3) as 0 | 1 | 2 }]))
+      const granted = await s.client.subscribeAsync(filters)
+      expect(granted.map((g) => g.qos)).toEqual(Array.from({ length: 100 }, (_, i) => i % 3))
+      const p = await v4()
+      const payload = Buffer.alloc(256 * 1024, 0x61)
+      payload.write('end', payload.length - 3)
+      await p.client.publishAsync(`${ns}/42`, payload, { qos: 1 })
+      const [m] = await s.messages.count(1)
+      expect([m!.payload.length, m!.payload.endsWith('end')]).toEqual([payload.length, true])
+      await Promise.all([endClient(s), endClient(p)])
+    })
+
     it('MQTT 3.1 (protocol level 3, "MQIsdp") clients connect and exchange messages', async () => {
       const topic = `${uniq('v31')}/t`
       const s = await connectClient(target(), { protocolVersion: 3, protocolId: 'MQIsdp' })

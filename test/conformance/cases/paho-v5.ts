@@ -30,6 +30,11 @@ export function pahoV5Cases(target: () => Target): void {
       await endClient(await v5({ clientId }))
       const a = await v5({ clientId })
       expect(a.connack.reasonCode ?? 0).toBe(0)
+      // absent means available [3.2.2.3]: a server must not deny a feature the cases use
+      const props = a.connack.properties ?? {}
+      for (const feature of ['retainAvailable', 'wildcardSubscriptionAvailable', 'subscriptionIdentifiersAvailable', 'sharedSubscriptionAvailable'] as const)
+        expect(props[feature], feature).not.toBe(false)
+      expect([undefined, 2]).toContain(props.maximumQoS)
       await a.client.subscribeAsync(topics[0]!, { qos: 2 })
       await a.client.publishAsync(topics[0]!, 'qos 0', { qos: 0 })
       await a.client.publishAsync(topics[0]!, 'qos 1', { qos: 1 })
@@ -250,6 +255,22 @@ export function pahoV5Cases(target: () => Target): void {
       d = await raw5({ clientId: other, clean: false, properties: { sessionExpiryInterval: 0 } })
       expect(d.connack.sessionPresent).toBe(true)
       await d.raw.disconnect()
+    })
+
+    it('Clean Start 1 discards a stored session and its subscriptions [MQTT-3.1.2-4]', async () => {
+      const topic = `${uniq('cleanstart')}/t`
+      const clientId = uniq('cs')
+      const a = await raw5({ clientId, properties: { sessionExpiryInterval: 300 } })
+      a.raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] })
+      await a.raw.next('suback')
+      await a.raw.disconnect()
+      const b = await raw5({ clientId, clean: true, properties: { sessionExpiryInterval: 0 } })
+      expect(b.connack.sessionPresent).toBe(false)
+      const p = await v5()
+      await p.client.publishAsync(topic, 'to a discarded subscription', { qos: 1 })
+      expect(await b.raw.sync()).toEqual([])
+      await b.raw.disconnect()
+      await endClient(p)
     })
 
     it('DISCONNECT with a Session Expiry Interval after CONNECT had 0 is a Protocol Error (0x82) [MQTT-3.14.2-2]', async () => {
