@@ -122,10 +122,29 @@ export class MqttConn {
     return reply
   }
 
-  /** The next control-path packet of type `cmd` (register before it can arrive). */
-  next(cmd: string): Promise<mqtt.Packet> {
+  /** The next control-path packet of type `cmd` (register before it can arrive); rejects after `timeoutMs`. */
+  next(cmd: string, timeoutMs = 10_000): Promise<mqtt.Packet> {
     if (this.#closed) return Promise.reject(this.#closed)
-    return new Promise((resolve, reject) => this.#waiters.push({ cmd, resolve, reject }))
+    return new Promise((resolve, reject) => {
+      const w = {
+        cmd,
+        resolve: (p: mqtt.Packet) => {
+          clearTimeout(t)
+          resolve(p)
+        },
+        reject: (e: Error) => {
+          clearTimeout(t)
+          reject(e)
+        },
+      }
+      // a server that accepts TCP but never answers must not hang the bench
+      const t = setTimeout(() => {
+        const i = this.#waiters.indexOf(w)
+        if (i >= 0) this.#waiters.splice(i, 1)
+        reject(new Error(`no ${cmd.toUpperCase()} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.#waiters.push(w)
+    })
   }
 
   /** Sends DISCONNECT and closes; resolves when the socket is closed. */
