@@ -5,7 +5,7 @@
 // same path (a message from the same publisher, or a PINGREQ/PINGRESP round trip on the socket).
 
 import { describe, expect, it } from 'vitest'
-import { closeClients, connectClient, endClient, uniq, type TestClient } from '../clients.js'
+import { connectClient, endClient, uniq, type TestClient } from '../clients.js'
 import { RawClient } from '../raw-client.js'
 import { itSpecOnly, onRingmq, pahoTopics, rawConnect } from '../support.js'
 import type { Target } from '../target.js'
@@ -455,5 +455,3 @@ export function pahoV311Cases(target: () => Target): void {
     })
   })
 }
-
-export { closeClients }

@@ -714,5 +714,3 @@ export function pahoV5Cases(target: () => Target): void {
     })
   })
 }
-
-export { RawClient }
