@@ -1,5 +1,5 @@
 // Debian's mosquitto_pub / mosquitto_sub (mosquitto-clients) against the target chosen by
-// CONFORMANCE_TARGET (ringmq worker by default): QoS 0/1/2 for 3.1.1 and 5.0, retained with
+// CONFORMANCE_TARGET (ringmq worker by default): QoS 0/1/2 for 3.1, 3.1.1 and 5.0, retained with
 // -r, 5.0 properties, wills, persistent sessions. See docs/conformance.md.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -19,7 +19,7 @@ afterAll(async () => {
   cleanupTmp()
 })
 
-const VERSIONS = ['mqttv311', 'mqttv5'] as const
+const VERSIONS = ['mqttv31', 'mqttv311', 'mqttv5'] as const
 
 describe.concurrent('mosquitto_pub -> mosquitto_sub', () => {
   for (const v of VERSIONS) {
