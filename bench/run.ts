@@ -2,7 +2,7 @@
 //
 // Runs the scenario matrix against every runnable target, alternating the systems within
 // each round (A B C A B C ...), with the servers pinned to CPU 0 and this process (the load
-// generator) to CPU 1. Writes latest.md, latest.svg and latest.json to bench/results/ and
+// generator) to CPU 1. Writes quick|full.md, .svg, .json and -readme.md to bench/results/ and
 // prints the table and the issue's targets. Loopback only; starts nothing it does not stop;
 // installs nothing and says what is missing.
 
@@ -252,17 +252,19 @@ async function main(): Promise<void> {
     ],
   }
   fs.mkdirSync(opts.out, { recursive: true })
+  // quick.* and full.* side by side, so a quick run does not overwrite the whole matrix
+  const base = path.join(opts.out, info.mode)
   const md = renderMarkdown(info, agg, rounds)
-  fs.writeFileSync(path.join(opts.out, 'latest.md'), md)
-  fs.writeFileSync(path.join(opts.out, 'latest.svg'), renderSvg(agg, runnable.map((t) => t.id), `ringmq bench (${info.mode}), ${info.startedAt.slice(0, 10)}`))
-  fs.writeFileSync(path.join(opts.out, 'latest-readme.md'), renderReadmeSection(info, agg, ['sat-q0 msg/s', ...CHART_FIGURES.slice(1), 'rate2k-q0 p99.9']))
-  fs.writeFileSync(path.join(opts.out, 'latest.json'), JSON.stringify({ info, rounds }, null, 1))
+  fs.writeFileSync(`${base}.md`, md)
+  fs.writeFileSync(`${base}.svg`, renderSvg(agg, runnable.map((t) => t.id), `ringmq bench (${info.mode}), ${info.startedAt.slice(0, 10)}`))
+  fs.writeFileSync(`${base}-readme.md`, renderReadmeSection(info, agg, ['sat-q0 msg/s', ...CHART_FIGURES.slice(1), 'rate2k-q0 p99.9']))
+  fs.writeFileSync(`${base}.json`, JSON.stringify({ info, rounds }, null, 1))
   log('')
   log(md.slice(md.indexOf('## Results'), md.indexOf('## Targets')).trim())
   log('')
   log('targets (issue 5):')
   for (const c of evaluateTargets(agg)) log(checkLine(c))
-  log(`\nwritten: ${path.relative(process.cwd(), path.join(opts.out, 'latest.md'))}, latest.svg, latest.json (${info.elapsedS.toFixed(0)} s)`)
+  log(`\nwritten: ${path.relative(process.cwd(), base)}.md, .svg, .json and -readme.md (${info.elapsedS.toFixed(0)} s)`)
 }
 
 main().catch((err) => {

@@ -85,7 +85,7 @@ export function renderReadmeSection(info: RunInfo, agg: Aggregate, figures: stri
   L.push('## Performance', '')
   L.push(
     `Measured by \`${info.command}\` (${info.startedAt.slice(0, 10)}, ${info.rounds} rounds, medians; ${info.pinning}). ` +
-      'Same load generator for every system; see [docs/bench.md](docs/bench.md) for the method and `bench/results/latest.md` for min-max, ratios and anomalies.',
+      'Same load generator for every system; see [docs/bench.md](docs/bench.md) for the method and `bench/results/${info.mode}.md` for min-max, ratios and anomalies.',
     '',
   )
   L.push(`| figure | unit | ${cols.map((c) => c.id).join(' | ')} |`)

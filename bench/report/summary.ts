@@ -119,7 +119,7 @@ export function anomalies(rounds: TargetRound[]): string[] {
     for (const r of tr.results) {
       if (r.kind === 'error') out.push(`${where} ${r.scenario}: ${r.error}`)
       else if (r.kind === 'load') {
-        if (r.missing > 0) out.push(`${where} ${r.spec.name}: ${r.missing} of ${r.expected} messages not delivered${r.spec.qos === 0 ? ' (QoS 0 allows loss)' : ''}`)
+        if (r.missing > 0) out.push(`${where} ${r.spec.name}: ${r.missing} of ${r.expected} messages not delivered by the end of the drain (${r.spec.drainMs / 1000} s after sending stopped)${r.spec.qos === 0 ? '; QoS 0 allows loss' : ''}`)
         if (r.duplicates > 0) out.push(`${where} ${r.spec.name}: ${r.duplicates} duplicate deliveries`)
         if (r.generatorCpuPct > 90) out.push(`${where} ${r.spec.name}: generator at ${r.generatorCpuPct.toFixed(0)}% CPU, the figure may be generator-bound`)
       } else if (r.failed > 0) out.push(`${where} ${r.spec.name}: ${r.failed} connects failed (${r.firstError})`)
