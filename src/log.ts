@@ -36,6 +36,12 @@ export function createLogger(base: LogFields, sink: (line: string) => void = wri
   }
 }
 
+// A closed stdout (a parent or pager that went away) must not crash a broker that serves clients.
+let stdoutGuarded = false
 function writeStdout(line: string): void {
+  if (!stdoutGuarded) {
+    stdoutGuarded = true
+    process.stdout.on('error', () => {})
+  }
   process.stdout.write(line)
 }

@@ -95,6 +95,8 @@ export class LmdbStore implements Store {
     const log = opts.log ?? createLogger({ name: 'store' })
     const rootOptions: RootDatabaseOptionsWithPath & { safeRestore: boolean } = {
       path: opts.path,
+      // always a directory: lmdb-js would otherwise take a dotted name ("/tmp/tmp.x1") for a file
+      noSubdir: false,
       // the seven databases, with room for later ones (e.g. shadow sessions)
       maxDbs: 16,
       ...(opts.mapSize !== undefined ? { mapSize: opts.mapSize } : {}),
