@@ -115,13 +115,48 @@ describe('router', () => {
     expect(metric(m, 'ringmq_router_connections_closed_total', 'reason="deadline"')).toBeGreaterThanOrEqual(1)
   }, 60_000)
 
-  it('2,000 concurrent connects through the router all succeed', async () => {
+  it('2,000 concurrent connects through the router all succeed, and nothing leaks after they close', async () => {
+    const fdsBefore = fs.readdirSync(`/proc/${router.pid}/fd`).length
     const conns = await Promise.all(Array.from({ length: 2000 }, (_, i) => rawConnect(routerPort, `many-${i}`, 4, {}, 60_000)))
     expect(conns.filter((c) => c.connack.returnCode === 0).length).toBe(2000)
     const m = await scrape(router.ready.metrics!)
     expect(metric(m, 'ringmq_router_connections')).toBeGreaterThanOrEqual(2000)
+    expect(fs.readdirSync(`/proc/${router.pid}/fd`).length).toBeGreaterThanOrEqual(fdsBefore + 4000)
     await Promise.all(conns.map((c) => c.close()))
+    // every client and worker socket is released (poll: closes complete asynchronously)
+    let open = -1
+    let fds = -1
+    for (let i = 0; i < 200; i++) {
+      open = metric(await scrape(router.ready.metrics!), 'ringmq_router_connections')
+      fds = fs.readdirSync(`/proc/${router.pid}/fd`).length
+      if (open === 0 && fds <= fdsBefore + 2) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(open).toBe(0)
+    expect(fds).toBeLessThanOrEqual(fdsBefore + 2)
   }, 120_000)
+
+  it('adopts a newer ring over Admin (compare-and-set) and writes it back to --ring', async () => {
+    const { createAdminClient } = await import('../../src/cluster/admin-client.js')
+    const file = path.join(dir, 'admin-ring.json')
+    fs.writeFileSync(file, formatRingSpec(spec))
+    const r = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ring', file])
+    const admin = createAdminClient(r.ready.admin!)
+    try {
+      expect((await admin.getRing()).epoch).toBe(1)
+      const next = parseRingSpec({ ...spec, epoch: 2, workers: spec.workers.map((w) => (w.id === 'w3' ? { ...w, state: 'draining' } : w)) })
+      expect((await admin.applyRing(next, 5)).ok).toBe(false) // wrong expected epoch
+      expect((await admin.applyRing(next, 1)).ok).toBe(true)
+      expect((await admin.getRing()).epoch).toBe(2)
+      expect(JSON.parse(fs.readFileSync(file, 'utf8')).epoch).toBe(2)
+      const id = Array.from({ length: 1000 }, (_, i) => `loc-${i}`).find((x) => placement.isPref(x, 'w3'))!
+      const loc = await admin.locate(id)
+      expect(loc.prefs).not.toContain('w3')
+    } finally {
+      admin.close()
+      await r.stop()
+    }
+  })
 
   it('an empty client ID gets an assigned ID that lands on the same worker again (5.0)', async () => {
     const first = await rawConnect(routerPort, '', 5)
