@@ -26,6 +26,8 @@ export interface RouterHandle {
   readonly edge: Edge
   /** Compare-and-set: adopt `spec` if the current epoch is `expectedEpoch` and `spec.epoch` is higher. */
   applyRing(spec: RingSpec, expectedEpoch: number): { ok: boolean; epoch: number; error?: string }
+  /** Adopts `spec` if its epoch is higher than the current one (a spec heard from a join node). */
+  adoptRing(spec: RingSpec): boolean
   close(): Promise<void>
 }
 
@@ -48,6 +50,11 @@ export async function startRouter(opts: RouterOptions, registry: Registry, log: 
   const mqtt = await edge.listen()
   membership.startProbes(opts.probeIntervalMs, opts.connectTimeoutMs)
   const e = edge
+  const adopt = (spec: RingSpec): void => {
+    membership.setSpec(spec)
+    if (opts.ringFile) writeAtomically(opts.ringFile, formatRingSpec(spec))
+    log.info('ring adopted', { epoch: spec.epoch, workers: spec.workers.length })
+  }
   return {
     id: opts.id,
     mqtt,
@@ -57,10 +64,13 @@ export async function startRouter(opts: RouterOptions, registry: Registry, log: 
       const current = membership.placement.spec.epoch
       if (current !== expectedEpoch) return { ok: false, epoch: current, error: `epoch is ${current}, not ${expectedEpoch}` }
       if (spec.epoch <= current) return { ok: false, epoch: current, error: `new epoch ${spec.epoch} is not above ${current}` }
-      membership.setSpec(spec)
-      if (opts.ringFile) writeAtomically(opts.ringFile, formatRingSpec(spec))
-      log.info('ring adopted', { epoch: spec.epoch, workers: spec.workers.length })
+      adopt(spec)
       return { ok: true, epoch: spec.epoch }
+    },
+    adoptRing(spec) {
+      if (spec.epoch <= membership.placement.spec.epoch) return false
+      adopt(spec)
+      return true
     },
     async close() {
       membership.stop()

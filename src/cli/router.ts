@@ -1,19 +1,23 @@
-// `ringmq router`: the stateless edge. Reads the ring from --ring, routes every MQTT connection
+// `ringmq router`: the stateless edge. Reads the ring from --ring and/or --join nodes, routes every MQTT connection
 // to the owner of its client ID, serves /metrics and (with --admin) the Admin gRPC service.
 
+import fs from 'node:fs'
 import { formatHostPort, parseFlags, parseHostPort, usage, type FlagSpecs } from '../config/flags.js'
 import { errConfig } from '../errors.js'
 import { createLogger } from '../log.js'
 import { createRegistry, serveMetrics } from '../metrics/registry.js'
-import { loadRingSpecFile } from '../ring/spec.js'
+import { formatRingSpec, loadRingSpecFile } from '../ring/spec.js'
 import { startRouter, type AdminPlug, type RouterHandle } from '../../router/router.js'
+import { RingFollower } from '../../router/ring-follower.js'
 
 export const routerFlags = {
   id: { type: 'string', default: 'router', help: 'name of this router in logs, metrics and Admin status' },
   mqtt: { type: 'string', default: '0.0.0.0:1883', help: 'MQTT listener host:port (devices connect here)' },
   admin: { type: 'string', help: 'Admin gRPC listener host:port' },
   metrics: { type: 'string', help: 'Prometheus /metrics listener host:port' },
-  ring: { type: 'string', help: 'ring spec JSON file (required until --join lands)' },
+  ring: { type: 'string', help: 'ring spec JSON file (kept up to date when a newer ring is adopted)' },
+  join: { type: 'string', help: 'Admin addresses (workers\' --peer, other routers\' --admin) to learn the ring from, host:port,...' },
+  'join-poll-ms': { type: 'number', default: 5000, help: 'how often to ask --join nodes for a newer ring' },
   'proxy-protocol': { type: 'boolean', default: false, help: 'send a PROXY protocol v2 header to workers (start workers with --proxy-protocol)' },
   'connect-timeout-ms': { type: 'number', default: 1000, help: 'timeout of one connect to a worker before trying the next' },
   'connect-deadline-ms': { type: 'number', default: 10000, help: 'a client must send its whole CONNECT within this time' },
@@ -28,12 +32,25 @@ export async function run(argv: string[]): Promise<void> {
     process.stdout.write(usage('router', routerFlags) + '\n')
     return
   }
-  if (!flags.ring) throw errConfig('--ring is required (a ring spec JSON file)')
-  for (const f of ['connect-timeout-ms', 'connect-deadline-ms', 'max-connect-bytes', 'probe-interval-ms'] as const) {
+  const join = flags.join ? flags.join.split(',').map((s) => s.trim()).filter(Boolean) : []
+  if (!flags.ring && join.length === 0) throw errConfig('--ring or --join is required')
+  for (const f of ['connect-timeout-ms', 'connect-deadline-ms', 'max-connect-bytes', 'probe-interval-ms', 'join-poll-ms'] as const) {
     if (!(flags[f] > 0)) throw errConfig(`--${f} must be > 0`)
   }
+  for (const j of join) parseHostPort(j)
   const log = createLogger({ name: 'router', id: flags.id })
-  const spec = loadRingSpecFile(flags.ring)
+  const follower = join.length > 0 ? await RingFollower.create(join, log) : null
+  let spec = flags.ring && fs.existsSync(flags.ring) ? loadRingSpecFile(flags.ring) : undefined
+  if (flags.ring && !spec && !follower) spec = loadRingSpecFile(flags.ring) // throws the clear error
+  if (follower) {
+    const heard = spec ? await follower.fetch() : await follower.first(1000, 60_000)
+    if (!heard && !spec) throw errConfig(`no --join node answered with a ring (${join.join(', ')})`)
+    if (heard && (!spec || heard.epoch > spec.epoch)) {
+      spec = heard
+      if (flags.ring) fs.writeFileSync(flags.ring, formatRingSpec(heard))
+    }
+  }
+  if (!spec) throw errConfig('no ring')
   const registry = createRegistry({ router: flags.id })
   const router = await startRouter(
     {
@@ -50,6 +67,7 @@ export async function run(argv: string[]): Promise<void> {
     registry,
     log,
   )
+  follower?.follow(flags['join-poll-ms'], () => router.membership.placement.spec.epoch, (s) => router.adoptRing(s))
   const metrics = flags.metrics ? await serveMetrics(registry, parseHostPort(flags.metrics)) : null
   const admin = flags.admin ? await startAdmin(router, parseHostPort(flags.admin)) : null
   const ready: Record<string, unknown> = { mqtt: formatHostPort(router.mqtt), epoch: spec.epoch, workers: spec.workers.length }
@@ -62,6 +80,7 @@ export async function run(argv: string[]): Promise<void> {
     if (stopping) return
     stopping = true
     log.info('stopping', { signal })
+    follower?.close()
     await Promise.all([router.close(), admin?.close(), metrics?.close()])
     process.exit(0)
   }

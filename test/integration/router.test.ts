@@ -199,6 +199,32 @@ describe('router', () => {
     await lonely.stop()
   })
 
+  it('--join: a router learns the ring from another node\'s Admin service and follows newer epochs', async () => {
+    const { createAdminClient } = await import('../../src/cluster/admin-client.js')
+    const file = path.join(dir, 'join-ring.json')
+    fs.writeFileSync(file, formatRingSpec(spec))
+    const a = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--ring', file])
+    const b = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--join', a.ready.admin!, '--join-poll-ms', '200'])
+    expect(b.ready.epoch).toBe(1)
+    // b routes by the ring it learned
+    const c = await rawConnect(port(b.ready.mqtt), 'joined-client', 4)
+    expect(c.connack.returnCode).toBe(0)
+    await c.close()
+    const admin = createAdminClient(a.ready.admin!)
+    try {
+      expect((await admin.applyRing(parseRingSpec({ ...spec, epoch: 7 }), 1)).ok).toBe(true)
+      let epoch = 0
+      for (let i = 0; i < 200 && epoch !== 7; i++) {
+        epoch = metric(await scrape(b.ready.metrics!), 'ringmq_router_ring_epoch')
+        if (epoch !== 7) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(epoch).toBe(7)
+    } finally {
+      admin.close()
+      await Promise.all([a.stop(), b.stop()])
+    }
+  })
+
   it('with --proxy-protocol the worker sees the device address, not the router', async () => {
     const ports = await freePorts(2)
     const ppRing = path.join(dir, 'pp-ring.json')
