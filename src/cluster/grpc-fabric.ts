@@ -326,7 +326,7 @@ class GrpcFabricImpl implements GrpcFabric {
 
   #onDown(link: Link, reason: string): void {
     this.#forwarder.detach(link.peerId, link)
-    this.#routes.linkDown(link.peerId)
+    this.#routes.linkDown(link)
     this.#retained.linkDown(link.peerId)
     this.#claims.peerDown(link.peerId)
     this.#ringAsked.delete(link.peerId)

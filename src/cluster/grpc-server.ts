@@ -8,6 +8,7 @@
 // does not hold resources.
 
 import * as grpc from '@grpc/grpc-js'
+import { MAX_FRAME_BYTES } from './limits.js'
 import type { HostPort } from '../config/flags.js'
 import { formatHostPort } from '../config/flags.js'
 import { addAdminService, type AdminHandlers } from './admin-service.js'
@@ -20,8 +21,8 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
   // publish batches are bounded by count and bytes in forwarder.ts; this is the hard cap
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': MAX_FRAME_BYTES,
+  'grpc.max_send_message_length': MAX_FRAME_BYTES,
 }
 
 export interface GrpcServerHandle {

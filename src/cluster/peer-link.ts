@@ -25,6 +25,7 @@
 // so that our own backoff, not the channel's, paces retries.
 
 import * as grpc from '@grpc/grpc-js'
+import { MAX_FRAME_BYTES } from './limits.js'
 import type { Logger } from '../log.js'
 import { ringmqGrpc } from './proto.js'
 import type { PbHello, PbPeerMessage } from './proto-types.js'
@@ -36,8 +37,8 @@ export const CLIENT_OPTIONS: grpc.ChannelOptions = {
   'grpc.http2.max_pings_without_data': 0,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 5_000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': MAX_FRAME_BYTES,
+  'grpc.max_send_message_length': MAX_FRAME_BYTES,
 }
 
 const BACKOFF_BASE_MS = 100

@@ -10,7 +10,7 @@ export interface PbHlc { wall: number; logical: number }
 export interface PbHello { worker_id: string; epoch: number; route_digest: string; retained_digest: string; protocol: number }
 export interface PbHeartbeat { epoch: number; route_digest: string; retained_digest: string; time: number; route_seq: number }
 export interface PbRoute { filter: string; group: string; count: number }
-export interface PbRouteSnapshot { routes: PbRoute[]; seq: number }
+export interface PbRouteSnapshot { routes: PbRoute[]; seq: number; more: boolean }
 export interface PbRouteDelta { seq: number; added: PbRoute[]; removed: PbRoute[] }
 export interface PbRouteResyncRequest { reason: string }
 
@@ -44,7 +44,7 @@ export interface PbPublishAck { msg_ids: number[]; failed_ids: number[] }
 export interface PbRetainedSet { topic: string; message: PbForwardedMessage | null; hlc: PbHlc | null; writer: string }
 export interface PbRetainedStamp { topic: string; hlc: PbHlc | null; writer: string; tombstone: boolean }
 export interface PbRetainedDigestRequest { stamps: PbRetainedStamp[] }
-export interface PbRetainedCatchUp { sets: PbRetainedSet[] }
+export interface PbRetainedCatchUp { sets: PbRetainedSet[]; more: boolean }
 export interface PbSessionClaim { client_id: string; claim_id: number }
 export interface PbSessionClaimAck { claim_id: number }
 export interface PbRingRequest { epoch: number }

@@ -11,6 +11,7 @@
 
 import type { BrokerSurface } from '../../worker/fabric.js'
 import type { Logger } from '../log.js'
+import { CHUNK_BYTES } from './limits.js'
 import { decodeMessage, encodeMessage } from './message-codec.js'
 import type { FabricMetrics } from './metrics.js'
 import type { Link } from './peer-link.js'
@@ -85,13 +86,23 @@ export class RetainedSync {
   onDigestRequest(link: Link, req: PbRetainedDigestRequest): void {
     const theirs = new Map<string, Stamp>()
     for (const s of req.stamps) theirs.set(s.topic, { hlc: s.hlc ?? { wall: 0, logical: 0 }, writer: s.writer })
-    const sets = this.registers.newerThan(theirs).map(toPb)
     this.#metrics.retainedSync.inc({ event: 'catchup_sent' })
-    link.send({ body: 'retained_catch_up', retained_catch_up: { sets } })
+    let sets: PbRetainedSet[] = []
+    let bytes = 0
+    for (const reg of this.registers.newerThan(theirs)) {
+      sets.push(toPb(reg))
+      bytes += reg.topic.length + (reg.msg?.payload.length ?? 0) + 64
+      if (bytes >= CHUNK_BYTES) {
+        link.send({ body: 'retained_catch_up', retained_catch_up: { sets, more: true } })
+        sets = []
+        bytes = 0
+      }
+    }
+    link.send({ body: 'retained_catch_up', retained_catch_up: { sets, more: false } })
   }
 
   onCatchUp(link: Link, c: PbRetainedCatchUp): void {
-    this.#asked.delete(link.peerId)
+    if (!c.more) this.#asked.delete(link.peerId)
     for (const s of c.sets) this.onSet(s)
   }
 

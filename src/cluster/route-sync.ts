@@ -13,6 +13,7 @@ import type { Logger } from '../log.js'
 import type { FabricMetrics } from './metrics.js'
 import type { Link } from './peer-link.js'
 import type { PbHeartbeat, PbRouteDelta, PbRouteSnapshot } from './proto-types.js'
+import { CHUNK_BYTES } from './limits.js'
 import { RouteSet, routeKey, type RouteEntry } from './route-set.js'
 import { RouteTable } from './route-table.js'
 
@@ -30,6 +31,7 @@ export class RouteSync {
   #pendingRemove = new Map<string, RouteEntry>()
   #flushScheduled = false
   #resyncAsked = new Map<string, number>() // peer -> heartbeats seen since asking
+  #partial = new Map<Link, RouteEntry[]>() // snapshot chunks received so far
   readonly #links: () => Link[]
   readonly #log: Logger
   readonly #metrics: FabricMetrics
@@ -105,13 +107,31 @@ export class RouteSync {
   sendSnapshot(link: Link): void {
     // the snapshot carries the pending changes, so the new link must not get them twice
     this.flush(link)
-    const snapshot: PbRouteSnapshot = { routes: [...this.local.entries()], seq: this.local.seq }
-    link.send({ body: 'route_snapshot', route_snapshot: snapshot })
+    const seq = this.local.seq
+    let chunk: RouteEntry[] = []
+    let bytes = 0
+    for (const e of this.local.entries()) {
+      chunk.push(e)
+      bytes += e.filter.length + e.group.length + 16
+      if (bytes >= CHUNK_BYTES) {
+        link.send({ body: 'route_snapshot', route_snapshot: { routes: chunk, seq, more: true } })
+        chunk = []
+        bytes = 0
+      }
+    }
+    link.send({ body: 'route_snapshot', route_snapshot: { routes: chunk, seq, more: false } })
   }
 
   onSnapshot(link: Link, s: PbRouteSnapshot): void {
+    const parts = this.#partial.get(link) ?? []
+    if (s.more) {
+      parts.push(...s.routes)
+      this.#partial.set(link, parts)
+      return
+    }
+    this.#partial.delete(link)
     this.#resyncAsked.delete(link.peerId)
-    this.table.applySnapshot(link.peerId, s.routes, s.seq)
+    this.table.applySnapshot(link.peerId, parts.length > 0 ? [...parts, ...s.routes] : s.routes, s.seq)
   }
 
   onDelta(link: Link, d: PbRouteDelta): void {
@@ -146,8 +166,9 @@ export class RouteSync {
     link.send({ body: 'route_resync_request', route_resync_request: { reason } })
   }
 
-  linkDown(peerId: string): void {
-    this.#resyncAsked.delete(peerId)
+  linkDown(link: Link): void {
+    this.#resyncAsked.delete(link.peerId)
+    this.#partial.delete(link)
   }
 
   #schedule(): void {

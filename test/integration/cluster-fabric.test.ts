@@ -60,6 +60,21 @@ describe('cluster routes', () => {
     await waitFor(() => interest(w2, 'silent/x').length === 1 && interest(w2, 'gone').length === 0, 'reconciled on w2')
   })
 
+  it('sends large route sets and retained catch-ups in chunks', async () => {
+    const spec = await makeSpec(2)
+    const b1 = new RecordingBroker('w1')
+    for (let i = 0; i < 40_000; i++) b1.routes.set(`|big/${i}/${'x'.repeat(20)}/+`, { filter: `big/${i}/${'x'.repeat(20)}/+`, group: null, count: 1 })
+    const big = Buffer.alloc(700 * 1024, 1)
+    for (let i = 0; i < 4; i++) b1.retained.set(`big/r${i}`, msg(`big/r${i}`, '', { payload: big }))
+    const w1 = await startNode(spec, 'w1', b1)
+    const w2 = await startNode(spec, 'w2')
+    nodes = [w1, w2]
+    await waitFor(() => w2.fabric.status().peers[0]!.routes === 40_000, 'all 40000 routes on w2')
+    expect(interest(w2, `big/39999/${'x'.repeat(20)}/y`)).toHaveLength(1)
+    await waitFor(() => w2.broker.retained.size === 4, 'all retained on w2')
+    expect(w2.broker.retained.get('big/r3')!.payload.equals(big)).toBe(true)
+  })
+
   it('converges by heartbeat after deltas were dropped (seq gap) or corrupted (digest)', async () => {
     const { nodes: ns } = await startCluster(2)
     nodes = ns
