@@ -40,6 +40,8 @@ interface Options {
   pin: boolean
   /** directory for `node --cpu-prof` profiles of the Node targets, or null */
   cpuProf: string | null
+  /** re-render the reports of an earlier run from its JSON instead of running */
+  from: string | null
 }
 
 function parseOptions(argv: string[]): Options {
@@ -54,6 +56,7 @@ function parseOptions(argv: string[]): Options {
       budget: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      from: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -65,6 +68,7 @@ function parseOptions(argv: string[]): Options {
         `  targets: ${ALL_TARGETS.map((t) => t.id).join(', ')}`,
         '  quick (default): the figures the targets are judged on, short windows, about 3 minutes',
         '  --cpu-prof: run Node targets (ringmq, Aedes) under node --cpu-prof, profiles in <out>/profiles/',
+        '  --from FILE.json: rewrite the reports of an earlier run (bench/results/quick.json) without running',
         '  --full: QoS 2, MQTT 5.0, fan-in/fan-out, payloads, 9,000 idle connections (about 30 minutes)',
         '',
       ].join('\n'),
@@ -85,6 +89,7 @@ function parseOptions(argv: string[]): Options {
     budgetS: Number(values.budget ?? (full ? 3600 : 150)),
     pin: !values['no-pin'],
     cpuProf: values['cpu-prof'] ? path.join(out, 'profiles') : null,
+    from: values.from ? path.resolve(values.from) : null,
   }
 }
 
@@ -178,6 +183,11 @@ function log(s: string): void {
 
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2))
+  if (opts.from) {
+    const { info, rounds } = JSON.parse(fs.readFileSync(opts.from, 'utf8')) as { info: RunInfo; rounds: TargetRound[] }
+    writeReports(opts.out, info, rounds)
+    return
+  }
   const started = Date.now()
   const onSignal = (): void => {
     killAllStarted()
@@ -229,7 +239,6 @@ async function main(): Promise<void> {
     done++
   }
 
-  const agg = aggregate(rounds)
   const info: RunInfo = {
     command: ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '),
     mode: opts.full ? 'full' : 'quick',
@@ -251,13 +260,20 @@ async function main(): Promise<void> {
       'every run checks delivery: messages sent vs delivered (per publisher sequence numbers), listed under Anomalies when they differ',
     ],
   }
-  fs.mkdirSync(opts.out, { recursive: true })
+  writeReports(opts.out, info, rounds)
+}
+
+/** Writes <mode>.md/.svg/.json/-readme.md and prints the table and the targets. */
+function writeReports(out: string, info: RunInfo, rounds: TargetRound[]): void {
+  const agg = aggregate(rounds)
+  fs.mkdirSync(out, { recursive: true })
   // quick.* and full.* side by side, so a quick run does not overwrite the whole matrix
-  const base = path.join(opts.out, info.mode)
+  const base = path.join(out, info.mode)
   const md = renderMarkdown(info, agg, rounds)
+  const ran = info.targets.map((t) => t.id).filter((id) => rounds.some((r) => r.target === id))
   fs.writeFileSync(`${base}.md`, md)
-  fs.writeFileSync(`${base}.svg`, renderSvg(agg, runnable.map((t) => t.id), `ringmq bench (${info.mode}), ${info.startedAt.slice(0, 10)}`))
-  fs.writeFileSync(`${base}-readme.md`, renderReadmeSection(info, agg, ['sat-q0 msg/s', ...CHART_FIGURES.slice(1), 'rate2k-q0 p99.9']))
+  fs.writeFileSync(`${base}.svg`, renderSvg(agg, ran, `ringmq bench (${info.mode}), ${info.startedAt.slice(0, 10)}`))
+  fs.writeFileSync(`${base}-readme.md`, renderReadmeSection(info, agg, ['sat-q0 msg/s', ...CHART_FIGURES.slice(1), 'rate2k-q0 p99.9'], rounds))
   fs.writeFileSync(`${base}.json`, JSON.stringify({ info, rounds }, null, 1))
   log('')
   log(md.slice(md.indexOf('## Results'), md.indexOf('## Targets')).trim())

@@ -79,13 +79,13 @@ export function renderMarkdown(info: RunInfo, agg: Aggregate, rounds: TargetRoun
  * The short form for the README's performance section: headline figures (medians), the
  * targets' verdicts and the command that reproduces them.
  */
-export function renderReadmeSection(info: RunInfo, agg: Aggregate, figures: string[]): string {
+export function renderReadmeSection(info: RunInfo, agg: Aggregate, figures: string[], rounds: TargetRound[]): string {
   const cols = info.targets.filter((t) => agg.has(t.id))
   const L: string[] = []
   L.push('## Performance', '')
   L.push(
     `Measured by \`${info.command}\` (${info.startedAt.slice(0, 10)}, ${info.rounds} rounds, medians; ${info.pinning}). ` +
-      'Same load generator for every system; see [docs/bench.md](docs/bench.md) for the method and `bench/results/${info.mode}.md` for min-max, ratios and anomalies.',
+      `Same load generator for every system; see [docs/bench.md](docs/bench.md) for the method and \`bench/results/${info.mode}.md\` for min-max, ratios and anomalies.`,
     '',
   )
   L.push(`| figure | unit | ${cols.map((c) => c.id).join(' | ')} |`)
@@ -101,6 +101,13 @@ export function renderReadmeSection(info: RunInfo, agg: Aggregate, figures: stri
   L.push('| target | measured | limit | result |', '| --- | ---: | --- | --- |')
   for (const c of checks) if (c.status !== 'SKIP') L.push(checkLine(c))
   for (const s of info.skipped) L.push('', `Not measured: **${s.id}** (${s.why}).`)
+  // ran, but produced no figure: say why (its first error)
+  for (const t of info.targets) {
+    if (agg.has(t.id) && agg.get(t.id)!.size > 0) continue
+    const mine = rounds.filter((r) => r.target === t.id)
+    const why = mine.map((r) => r.error ?? r.results.find((x) => x.kind === 'error')?.error).find(Boolean)
+    if (why) L.push('', `Not measured: **${t.id}** (${why}).`)
+  }
   L.push('')
   return L.join('\n')
 }

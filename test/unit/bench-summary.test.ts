@@ -174,11 +174,16 @@ describe('bench README section', () => {
       pinning: 'pinned', environment: [], targets: [{ id: 'mosquitto', label: 'M' }, { id: 'ringmq-worker', label: 'W' }],
       skipped: [{ id: 'ringmq-cluster', why: 'no fabric' }], scenarioOrder: [], notes: [],
     }
-    const md = renderReadmeSection(info, aggregate(all), ['sat-q0 cpu', 'idle rss'])
+    const withCluster: TargetRound[] = [...all, { target: 'ringmq-cluster', round: 0, results: [{ kind: 'error', scenario: 'sat-q0', error: 'nothing delivered' }] }]
+    info.targets.push({ id: 'ringmq-cluster', label: 'C' })
+    info.skipped = [{ id: 'ringmq-router', why: 'not built' }]
+    const md = renderReadmeSection(info, aggregate(withCluster), ['sat-q0 cpu', 'idle rss'], withCluster)
     expect(md).toContain('Measured by `npm run bench`')
     expect(md).toContain('| sat-q0 cpu | us/msg | 4.00 | 4.40 |')
     expect(md).toContain('| worker CPU/msg sat-q0 vs Mosquitto | 1.10x | <= 1.2x | **PASS** |')
     expect(md).not.toContain('SKIP**')
-    expect(md).toContain('Not measured: **ringmq-cluster** (no fabric).')
+    expect(md).toContain('Not measured: **ringmq-router** (not built).')
+    expect(md).toContain('Not measured: **ringmq-cluster** (nothing delivered).')
+    expect(md).toContain('`bench/results/quick.md`')
   })
 })
