@@ -113,7 +113,8 @@ class Pub {
     }
     if (prime) this.primeSent += n
     else this.sent += n
-    if (!this.conn.socket.write(out)) {
+    // open loop keeps writing while back-pressured: one drain listener is enough
+    if (!this.conn.socket.write(out) && !this.blocked) {
       this.blocked = true
       this.conn.socket.once('drain', () => {
         this.blocked = false
