@@ -59,6 +59,9 @@ beforeAll(async () => {
   router = await startRingmq([
     'router', '--mqtt', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', ringFile,
     '--connect-deadline-ms', '1500', '--max-connect-bytes', '4096', '--probe-interval-ms', '500',
+    // generous: a loaded worker with Node's default listen backlog (511) may drop SYNs of a
+    // 2,000-connect burst, and the kernel resends them only after a second
+    '--connect-timeout-ms', '5000',
   ])
   routerPort = port(router.ready.mqtt)
 }, 60_000)
