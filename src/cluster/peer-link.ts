@@ -146,6 +146,7 @@ export class PeerLinks {
   #active = new Map<string, Link>()
   #targets = new Map<string, Dialing>()
   #timer: NodeJS.Timeout
+  #lastTick = Date.now()
   #closed = false
 
   constructor(opts: PeerLinksOptions) {
@@ -327,8 +328,12 @@ export class PeerLinks {
     this.#o.events.tick()
     const now = Date.now()
     const silentLimit = this.#o.heartbeatMs * this.#o.missedBeats
+    // if this process itself was stalled (GC, a long synchronous task), frames that arrived
+    // meanwhile are still unread: judge peers only after one normal interval
+    const stalled = now - this.#lastTick > 2 * this.#o.heartbeatMs
+    this.#lastTick = now
     for (const link of [...this.#active.values()]) {
-      if (!link.paused && now - link.lastSeen > silentLimit) {
+      if (!stalled && !link.paused && now - link.lastSeen > silentLimit) {
         link.close()
         this.#lost(link, `${this.#o.missedBeats} heartbeats missed`)
         continue

@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ringmqGrpc } from '../../src/cluster/proto.js'
 import type { PbPeerMessage } from '../../src/cluster/proto-types.js'
-import { MISSED_BEATS, startCluster, waitFor, type Node } from './cluster-harness.js'
+import { HEARTBEAT_MS, MISSED_BEATS, startCluster, waitFor, type Node } from './cluster-harness.js'
 
 let nodes: Node[] = []
 const clients: grpc.Client[] = []
@@ -63,6 +63,19 @@ describe('peer links', () => {
     expect(reasons(w3)).not.toContain(`${MISSED_BEATS} heartbeats missed`)
     expect(reasons(w3)).toHaveLength(1)
     expect(reasons(w1)).toHaveLength(1)
+  })
+
+  it('does not declare peers down because this process itself stalled', async () => {
+    nodes = (await startCluster(2)).nodes
+    const [w1, w2] = nodes as [Node, Node]
+    // block the event loop (all in-process nodes) for longer than the missed-beat limit
+    const until = Date.now() + HEARTBEAT_MS * MISSED_BEATS * 2
+    while (Date.now() < until) {
+      /* synchronous stall, as a long GC pause would */
+    }
+    w1.fabric.fabric.routeAdded({ filter: 'after/stall', group: null })
+    await waitFor(() => w2.fabric.fabric.remoteInterest('after/stall').length === 1, 'route after the stall')
+    expect(nodes.flatMap((n) => n.logs.filter((l) => l.msg === 'peer link down'))).toEqual([])
   })
 
   it('refuses a stream that does not start with Hello', async () => {
