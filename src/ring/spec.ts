@@ -47,6 +47,8 @@ export interface RingSpec {
  */
 export const DEFAULT_VNODES = 8192
 export const MAX_VNODES = 65536
+/** Bound on the ring's size (points over all workers): ~100 MB and seconds to build at most. */
+export const MAX_POINTS = 2_000_000
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
 const ADDR_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]+)):(\d{1,5})$/
@@ -89,6 +91,8 @@ export function parseRingSpec(json: unknown): RingSpec {
         problems.push(`"replicas" (${replicas as number}) is larger than the number of workers (${workers.length})`)
       }
       if (!workers.some((w) => w.state === 'active')) problems.push('at least one worker must be "active"')
+      const points = workers.reduce((sum, w) => sum + Math.max(1, Math.round((vnodes as number) * w.weight)), 0)
+      if (points > MAX_POINTS) problems.push(`vnodes x total weight is ${points} points, more than ${MAX_POINTS}: lower "vnodes"`)
     }
   }
   if (problems.length > 0) throw errRingInvalid(`invalid ring spec: ${problems.join('; ')}`)

@@ -54,6 +54,7 @@ describe('ring spec validation', () => {
     ['bad weight', { ...good, workers: [{ ...good.workers[0], weight: 0 }] }, /"weight" must be a number > 0/],
     ['bad state', { ...good, workers: [{ ...good.workers[0], state: 'gone' }] }, /"state" must be "active" or "draining"/],
     ['bad id', { ...good, workers: [{ ...good.workers[0], id: 'w 1' }] }, /"id" must be 1-64 characters/],
+    ['a ring too large to build', { ...good, vnodes: 65536, workers: good.workers.map((w) => ({ ...w, weight: 20 })) }, /more than 2000000: lower "vnodes"/],
     ['all draining', { ...good, replicas: 1, workers: [{ ...good.workers[1] }] }, /at least one worker must be "active"/],
   ])('rejects %s with a clear message', (_name, json, message) => {
     expect(invalid(json)).toMatch(message)
