@@ -75,6 +75,23 @@ describe('ringmq ctl', () => {
     expect(fresh.fabric.ring().epoch).toBe(5)
   })
 
+  it('ring plan shows what a change would move, read-only', async () => {
+    const current = nodes[0]!.fabric.ring()
+    const [mqtt, peer] = await freePorts(2)
+    const next = { ...current, epoch: 2, workers: [...current.workers, { id: 'w4', mqtt: `127.0.0.1:${mqtt}`, peer: `127.0.0.1:${peer}`, weight: 1, state: 'active' }] }
+    const file = path.join(tmpDir(), 'next.json')
+    fs.writeFileSync(file, JSON.stringify(next))
+    const human = await ctl('--server', server, 'ring', 'plan', '--file', file)
+    expect(human.code).toBe(0)
+    expect(human.stdout).toMatch(/ring epoch 1 -> 2/)
+    expect(human.stdout).toMatch(/-> w4: /)
+    const json = JSON.parse((await ctl('--server', server, '--json', 'ring', 'plan', '--file', file)).stdout)
+    // the 4th of 4 equal workers takes about a quarter of the owners
+    expect(json.ownerMoved).toBeGreaterThan(0.2)
+    expect(json.ownerMoved).toBeLessThan(0.3)
+    expect(nodes[0]!.fabric.ring().epoch).toBe(1)
+  })
+
   it('fails clearly with exit code 2 when the server is unreachable', async () => {
     const [port] = await freePorts(1)
     const r = await ctl('--server', `127.0.0.1:${port}`, '--timeout', '1000', 'status')
