@@ -52,6 +52,8 @@ import { SessionClaims } from './session-claims.js'
 
 /** Heartbeat ticks between reconciliations of the local route set with the broker's. */
 const RECONCILE_TICKS = 10
+/** Above this clock difference to a peer a warning is logged once. */
+const CLOCK_SKEW_WARN_MS = 1000
 /** MQTT 5 DISCONNECT reason "Session taken over". */
 const SESSION_TAKEN_OVER = 0x8e
 
@@ -120,6 +122,8 @@ class GrpcFabricImpl implements GrpcFabric {
   #adopted: Placement | undefined
   #server: GrpcServerHandle | undefined
   #ringAsked = new Map<string, number>()
+  /** peer -> its heartbeat time minus our clock at receipt, ms */
+  #skew = new Map<string, number>()
   #followedEpoch = -1
   #ticks = 0
   #acks = new Map<Link, { ok: number[]; failed: number[] }>()
@@ -139,7 +143,8 @@ class GrpcFabricImpl implements GrpcFabric {
     const missedBeats = o.missedBeats ?? 3
     this.#metrics = new FabricMetrics(o.registry, {
       epoch: () => this.#placement().spec.epoch,
-      peers: () => this.#peerStatus().map((p) => ({ id: p.id, up: p.up, queued: p.queued ?? 0, routes: p.routes ?? 0 })),
+      peers: () =>
+        this.#peerStatus().map((p) => ({ id: p.id, up: p.up, queued: p.queued ?? 0, routes: p.routes ?? 0, skewMs: this.#skew.get(p.id) })),
       localRoutes: () => this.#routes.local.size,
       retained: () => this.#retained.registers.size,
     })
@@ -344,6 +349,7 @@ class GrpcFabricImpl implements GrpcFabric {
   #onMessage(link: Link, m: PbPeerMessage): void {
     switch (m.body) {
       case 'heartbeat':
+        this.#clockSkew(link.peerId, m.heartbeat.time)
         this.#routes.onHeartbeat(link, m.heartbeat)
         this.#retained.compare(link, m.heartbeat.retained_digest, false)
         this.#checkEpoch(link, m.heartbeat.epoch)
@@ -375,6 +381,16 @@ class GrpcFabricImpl implements GrpcFabric {
         return this.#onRingUpdate(link, m)
       case 'hello':
         return // only valid as the first frame (peer-link.ts)
+    }
+  }
+
+  #clockSkew(peerId: string, time: number): void {
+    const skew = time - Date.now()
+    const before = this.#skew.get(peerId)
+    this.#skew.set(peerId, skew)
+    // LWW of retained messages follows wall clocks through the HLC: say when they disagree
+    if (Math.abs(skew) > CLOCK_SKEW_WARN_MS && (before === undefined || Math.abs(before) <= CLOCK_SKEW_WARN_MS)) {
+      this.#log.warn('peer clock skew', { peer: peerId, skewMs: skew })
     }
   }
 

@@ -5,7 +5,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 export interface FabricGauges {
   epoch(): number
-  peers(): Array<{ id: string; up: boolean; queued: number; routes: number }>
+  peers(): Array<{ id: string; up: boolean; queued: number; routes: number; skewMs?: number }>
   localRoutes(): number
   retained(): number
 }
@@ -64,6 +64,16 @@ export class FabricMetrics {
       collect() {
         this.reset()
         for (const p of gauges.peers()) this.set({ peer: p.id }, p.up ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'ringmq_peer_clock_skew_seconds',
+      help: 'Peer wall clock minus ours at its last heartbeat (includes transit); retained LWW assumes small skew',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset()
+        for (const p of gauges.peers()) if (p.skewMs !== undefined) this.set({ peer: p.id }, p.skewMs / 1000)
       },
     })
     new Gauge({

@@ -375,5 +375,11 @@ describe('ring epochs', () => {
     for (const n of ns) expect(n.rings.map((r) => r.epoch)).toEqual([2])
     expect(ns[2]!.fabric.ring().workers.find((w) => w.id === 'w3')!.weight).toBe(2)
     expect(await metricValue(ns[1]!.registry, 'ringmq_ring_epoch')).toBe(2)
+    // the skew gauge is there for each peer that sent a heartbeat
+    await waitFor(() => ns[1]!.fabric.status().peers.every((p) => p.up), 'links up')
+    const skew = (await ns[1]!.registry.getSingleMetric('ringmq_peer_clock_skew_seconds')!.get()).values
+    expect(skew.map((v) => v.labels.peer).sort()).toEqual(['w1', 'w3'])
+    const up = (await ns[1]!.registry.getSingleMetric('ringmq_peer_link_up')!.get()).values
+    expect(up.map((v) => [v.labels.peer, v.value]).sort()).toEqual([['w1', 1], ['w3', 1]])
   })
 })
