@@ -9,7 +9,9 @@
 // Kept lean because every connection pays for it: one Conn object per connection, and the
 // socket event handlers are module-level functions (no closures per connection) that find
 // their Conn through a symbol on the socket. The splice writes chunks as they come and pauses
-// the reading side when the other side's buffer is full (resumed on 'drain').
+// the reading side when the other side's buffer is full (resumed on 'drain'). The client socket
+// keeps reading while its worker is being reached (bytes after the CONNECT are kept, bounded by
+// the CONNECT size limit), which avoids a pause/resume per connection.
 
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
@@ -135,7 +137,7 @@ function onAccept(this: net.Server & { [kEdge]?: Edge }, socket: Tagged): void {
   socket[kConn] = c
   edge.adopt(c)
   edge.metrics.accepted.inc()
-  socket.on('data', onPeekData)
+  socket.on('data', onClientData)
   socket.on('error', onClientError)
   socket.on('close', onClientClose)
   c.timer = setTimeout(onDeadline, edge.opts.connectDeadlineMs, c)
@@ -147,18 +149,29 @@ function onDeadline(c: Conn): void {
   closeClient(c, 'deadline')
 }
 
-function onPeekData(this: Tagged, chunk: Buffer): void {
+/**
+ * One handler for the client's bytes in every state, so that the listener is never swapped and
+ * the socket is not paused on the common path (each pause/resume costs epoll updates).
+ */
+function onClientData(this: Tagged, chunk: Buffer): void {
   const c = this[kConn]!
+  if (c.state === SPLICED) {
+    if (!c.worker!.write(chunk)) this.pause()
+    return
+  }
+  if (c.state === CLOSED) return
   c.buf = c.buf === null ? chunk : Buffer.concat([c.buf, chunk])
+  if (c.state === CONNECTING) {
+    // bytes after the CONNECT while the worker is being reached: keep them, within bounds
+    if (c.buf.length > c.edge.opts.maxConnectBytes) this.pause()
+    return
+  }
   const r = peekConnect(c.buf, c.edge.opts.maxConnectBytes)
   if (r.kind === 'more') return
   if (r.kind === 'reject') {
     closeClient(c, r.reason)
     return
   }
-  // Stop reading until the worker is there: later bytes wait in the kernel, not in our heap.
-  this.pause()
-  this.off('data', onPeekData)
   if (c.timer) clearTimeout(c.timer)
   c.timer = null
   c.state = CONNECTING
@@ -184,7 +197,8 @@ function route(c: Conn): void {
     c.edge.metrics.routeFailures['no-worker'].inc()
     c.state = CLOSED
     c.reason = 'no-worker'
-    c.client.end(connackServerUnavailable(c.protocolVersion))
+    c.client.write(connackServerUnavailable(c.protocolVersion))
+    c.client.destroySoon() // close once written, whether or not the client closes its side
     return
   }
   const at = m.address(target.id)
@@ -204,6 +218,7 @@ function onWorkerConnect(this: Tagged): void {
   if (c.worker !== this || c.state !== CONNECTING) return
   this.setTimeout(0)
   this.off('timeout', onWorkerTimeout)
+  this.off('connect', onWorkerConnect)
   const edge = c.edge
   edge.metrics.connectLatency.observe((performance.now() - c.parsedAt) / 1000)
   edge.membership.markUp(c.workerId)
@@ -214,13 +229,12 @@ function onWorkerConnect(this: Tagged): void {
   }
   this.write(c.buf!)
   c.buf = null
-  client.on('data', onSpliceData)
-  this.on('data', onSpliceData)
+  this.on('data', onWorkerData)
   client.on('drain', onDrain)
   this.on('drain', onDrain)
   client.on('end', onEnd)
   this.on('end', onEnd)
-  client.resume()
+  if (client.isPaused()) client.resume()
 }
 
 /** A failed attempt: mark the worker down and try the next pref. */
@@ -255,10 +269,8 @@ function onWorkerClose(this: Tagged, hadError: boolean): void {
   else c.client.destroySoon()
 }
 
-function onSpliceData(this: Tagged, chunk: Buffer): void {
-  const c = this[kConn]!
-  const other = this === c.client ? c.worker! : c.client
-  if (!other.write(chunk)) this.pause()
+function onWorkerData(this: Tagged, chunk: Buffer): void {
+  if (!this[kConn]!.client.write(chunk)) this.pause()
 }
 
 function onDrain(this: Tagged): void {
