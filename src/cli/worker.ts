@@ -5,7 +5,9 @@ import { parseFlags, parseHostPort, formatHostPort, usage, type FlagSpecs } from
 import { errConfig } from '../errors.js'
 import { createLogger } from '../log.js'
 import { createRegistry, serveMetrics } from '../metrics/registry.js'
-import { loadRingSpecFile } from '../ring/spec.js'
+import { loadRingSpecFile, type RingSpec } from '../ring/spec.js'
+import { Placement } from '../ring/placement.js'
+import { createGrpcFabric } from '../cluster/grpc-fabric.js'
 import { openLmdbStore } from '../store/lmdb-store.js'
 import { createBroker } from '../../worker/broker.js'
 import { ringOwnership } from '../../worker/ownership.js'
@@ -29,6 +31,8 @@ export const workerFlags = {
   'topic-alias-maximum': { type: 'number', default: 100, help: 'topic aliases a 5.0 client may use' },
   'connect-timeout-ms': { type: 'number', default: 10000, help: 'close connections without CONNECT after this' },
   'proxy-protocol': { type: 'boolean', default: false, help: 'expect a PROXY protocol v2 header (behind ringmq routers)' },
+  'heartbeat-ms': { type: 'number', default: 1000, help: 'peer heartbeat interval' },
+  'missed-beats': { type: 'number', default: 3, help: 'a silent peer is down after this many heartbeats' },
   replication: { type: 'string', default: 'async', help: 'async | sync: ack before or after a replica confirmed' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } satisfies FlagSpecs
@@ -41,6 +45,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (!flags.id) throw errConfig('--id is required')
   if (!flags.data) throw errConfig('--data is required')
+  const workerId = flags.id
   if (flags.replication !== 'async' && flags.replication !== 'sync') throw errConfig('--replication must be async or sync')
   const log = createLogger({ name: 'worker', id: flags.id })
   const mqttAt = parseHostPort(flags.mqtt)
@@ -48,7 +53,15 @@ export async function run(argv: string[]): Promise<void> {
 
   const store = await openLmdbStore({ path: flags.data, log })
   const registry = createRegistry({ worker: flags.id })
-  const ownership = flags.ring ? ringOwnership(loadRingSpecFile(flags.ring), flags.id) : null
+  // The newest ring this node has seen wins: the file seeds it, a higher epoch adopted from
+  // peers (and persisted in LMDB meta) survives restarts.
+  let spec: RingSpec | null = null
+  if (flags.ring) {
+    const fileSpec = loadRingSpecFile(flags.ring)
+    const stored = store.getMeta<RingSpec>('ring')
+    spec = stored && stored.epoch > fileSpec.epoch ? stored : fileSpec
+  }
+  const ownership = spec ? ringOwnership(spec, flags.id) : null
   const broker = createBroker({
     id: flags.id,
     store,
@@ -68,9 +81,40 @@ export async function run(argv: string[]): Promise<void> {
       connectTimeoutMs: flags['connect-timeout-ms'],
     },
   })
+  let peerAddress: string | null = null
+  if (spec && flags.peer) {
+    let placement = new Placement(spec)
+    const cluster = await createGrpcFabric({
+      workerId,
+      placement: () => placement,
+      broker,
+      listen: parseHostPort(flags.peer),
+      log: log.child({ part: 'cluster' }),
+      registry,
+      heartbeatMs: flags['heartbeat-ms'],
+      missedBeats: flags['missed-beats'],
+      onRing: (next) => {
+        placement = new Placement(next)
+        broker.ownership = ringOwnership(next, workerId)
+        void store.putMeta('ring', next)
+        log.info('ring adopted', { epoch: next.epoch })
+      },
+      hlcStore: { load: () => store.getMeta<number>('hlc'), save: (hw) => void store.putMeta('hlc', hw) },
+      describe: {
+        sessions: () => broker.sessions.size,
+        connections: () => broker.connections.size,
+        isLive: (id) => broker.sessions.get(id)?.conn != null,
+      },
+    })
+    broker.fabric = cluster.fabric
+    peerAddress = formatHostPort(cluster.address)
+  } else if (flags.peer) {
+    log.warn('--peer ignored: no --ring given, running standalone')
+  }
   const mqtt = await broker.listen(mqttAt)
   const metrics = metricsAt ? await serveMetrics(registry, metricsAt) : null
   const ready: Record<string, unknown> = { mqtt: formatHostPort(mqtt) }
+  if (peerAddress) ready.peer = peerAddress
   if (metrics) ready.metrics = formatHostPort(metrics.address)
   log.info('ready', ready)
 
