@@ -15,7 +15,8 @@ interface Run {
 
 function ctl(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'ctl', ...args], { timeout: 20_000 }, (err, stdout, stderr) => {
+    // a generous RPC deadline: the nodes live in this (busy) test process
+    execFile(process.execPath, [CLI, 'ctl', ...args], { timeout: 20_000, env: { ...process.env, RINGMQ_TIMEOUT: '15000' } }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
     })
   })
