@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { Placement } from '../../src/ring/placement.js'
 import { parseRingSpec } from '../../src/ring/spec.js'
+import { encodeProxyV2 } from '../../src/mqtt/proxy-protocol.js'
 import { cleanupTmp, stopAll, tmpDir } from '../helpers/process.js'
 import { closeClients, collect, connect, connectLater, metric, RawClient, startWorker, waitFor } from './worker-helpers.js'
 
@@ -109,5 +110,22 @@ describe('mosquitto clients', () => {
       const { stdout } = await sub
       expect(stdout.trim().split('\n')).toEqual(['one', 'two'])
     }
+  })
+})
+
+describe('PROXY protocol', () => {
+  it('accepts a connection after a v2 header and refuses one without', async () => {
+    const w = await startWorker(['--proxy-protocol'])
+    const raw = await RawClient.open(w)
+    raw.send(encodeProxyV2({ address: '203.0.113.7', port: 40000 }, { address: '127.0.0.1', port: w.port }))
+    const ack = (await raw.connect('proxied', 4)) as { returnCode?: number }
+    expect(ack.returnCode).toBe(0)
+    raw.send(Buffer.from([0xe0, 0x00]))
+    await raw.closed
+    const bare = await RawClient.open(w)
+    bare.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'bare', clean: true, keepalive: 0 } as never)
+    await bare.closed
+    expect(bare.packets).toHaveLength(0)
+    expect(await metric(w, 'ringmq_protocol_errors_total', { reason: 'bad_proxy_header' })).toBe(1)
   })
 })
