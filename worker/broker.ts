@@ -390,12 +390,12 @@ export class Broker implements BrokerSurface {
   }
 
   /** Publishes a will as if its client had sent it. */
-  publishWillNow(clientId: string, will: PendingWill): void {
+  publishWillNow(clientId: string, will: PendingWill, acks: Promise<unknown>[] = []): void {
     const m = will.message
     const msg: BrokerMessage = { ...m, origin: this.workerId, publisherId: clientId }
     if (will.expiryInterval !== undefined) msg.expiresAt = Date.now() + will.expiryInterval * 1000
     this.log.debug('will published', { clientId, topic: msg.topic })
-    this.publish(msg, msg.qos > 0 ? [] : null)
+    this.publish(msg, msg.qos > 0 ? acks : null)
   }
 
   #tick(): void {
@@ -443,17 +443,33 @@ export class Broker implements BrokerSurface {
     return this.retained.entries()
   }
 
+  /**
+   * Take-over from another worker. The session's state does not move with the client (no
+   * session replication yet), so for this worker the session ends here, whatever its expiry:
+   * its will is published now, through the normal fan-out so it crosses workers. That is the
+   * live connection's will, or the pending delayed will of an offline session, since a will
+   * goes out when its delay elapses or when the session ends, whichever is first
+   * [MQTT-3.1.3-9, MQTT-3.1.4-3]. The will is published before this resolves, so before the
+   * new worker answers CONNACK.
+   */
   async endSession(clientId: string, reasonCode: number): Promise<void> {
     const s = this.sessions.get(clientId)
     if (!s) return
     const conn = s.conn
+    let will: PendingWill | null = s.will as PendingWill | null
     if (conn) {
-      // the client is live elsewhere now: no will from here
+      will = conn.will
       conn.will = null
+      conn.session = null
+      s.conn = null
       conn.sendDisconnect(reasonCode || RC.SessionTakenOver)
       conn.end('session_taken_over')
     }
+    s.will = null
     this.destroySession(s)
+    const acks: Promise<unknown>[] = []
+    if (will) this.publishWillNow(clientId, will, acks)
+    await Promise.all(acks)
     await this.store.flushed()
   }
 

@@ -1,0 +1,142 @@
+// Real processes: 3 workers (replicas 2) on loopback with the gRPC fabric, MQTT.js 5 clients
+// connected straight to workers. Covers cluster behaviour the end-to-end file does not:
+// take-over across workers with a will, shared-group member counts across workers.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createAdminClient, type AdminClient } from '../../src/cluster/admin-client.js'
+import { Placement } from '../../src/ring/placement.js'
+import { parseRingSpec, type RingSpec } from '../../src/ring/spec.js'
+import { cleanupTmp, freePorts, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
+
+interface W {
+  id: string
+  url: string
+  proc: RunningProcess
+  admin: AdminClient
+}
+
+let spec: RingSpec
+let placement: Placement
+let workers: W[] = []
+const clients = new Set<MqttClient>()
+
+const byId = (id: string): W => workers.find((w) => w.id === id)!
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+async function routesOf(viewer: string, owner: string): Promise<number> {
+  return (await byId(viewer).admin.status()).peers.find((p) => p.id === owner)?.routes ?? 0
+}
+
+async function routesSeen(viewer: string, owner: string, n: number): Promise<void> {
+  await waitFor(async () => (await routesOf(viewer, owner)) >= n, `${viewer} sees ${n} routes of ${owner}`)
+}
+
+/** A client ID whose prefs are [first, second, ...]. */
+function idWithPrefs(prefix: string, first: string, second?: string): string {
+  for (let i = 0; ; i++) {
+    const id = `${prefix}-${i}`
+    const p = placement.prefs(id)
+    if (p[0]!.id === first && (second === undefined || p[1]!.id === second)) return id
+  }
+}
+
+async function connect(w: string, opts: IClientOptions): Promise<MqttClient> {
+  const c = await mqtt.connectAsync(byId(w).url, { reconnectPeriod: 0, connectTimeout: 10_000, protocolVersion: 5, ...opts })
+  clients.add(c)
+  return c
+}
+
+function collect(c: MqttClient): Array<{ topic: string; payload: string }> {
+  const out: Array<{ topic: string; payload: string }> = []
+  c.on('message', (topic, payload) => out.push({ topic, payload: payload.toString() }))
+  return out
+}
+
+beforeAll(async () => {
+  const ports = await freePorts(6)
+  spec = parseRingSpec({
+    epoch: 1,
+    replicas: 2,
+    workers: [1, 2, 3].map((i) => ({ id: `w${i}`, mqtt: `127.0.0.1:${ports[i - 1]}`, peer: `127.0.0.1:${ports[i + 2]}` })),
+  })
+  placement = new Placement(spec)
+  const ringFile = path.join(tmpDir('ringmq-gaps-'), 'ring.json')
+  fs.writeFileSync(ringFile, JSON.stringify(spec))
+  workers = await Promise.all(
+    spec.workers.map(async (w) => {
+      const proc = await startRingmq(['worker', '--id', w.id, '--mqtt', w.mqtt, '--peer', w.peer, '--data', tmpDir(`ringmq-${w.id}-`), '--ring', ringFile])
+      return { id: w.id, url: `mqtt://${w.mqtt}`, proc, admin: createAdminClient(w.peer) }
+    }),
+  )
+  await waitFor(async () => {
+    const st = await Promise.all(workers.map((w) => w.admin.status().catch(() => undefined)))
+    return st.every((s) => s !== undefined && s.peers.length === 2 && s.peers.every((p) => p.up))
+  }, 'all peer links up')
+}, 60_000)
+
+afterAll(async () => {
+  await Promise.all([...clients].map((c) => c.endAsync(true).catch(() => undefined)))
+  for (const w of workers) w.admin.close()
+  await stopAll()
+  cleanupTmp()
+})
+
+describe('cluster gaps (3 workers)', () => {
+  it('publishes the will of an expiry-0 session taken over from another worker', async () => {
+    const sub = await connect('w3', { clientId: idWithPrefs('tw-sub', 'w3') })
+    const got = collect(sub)
+    const r1 = await routesOf('w1', 'w3')
+    await sub.subscribeAsync('gaps/will/#', { qos: 1 })
+    await routesSeen('w1', 'w3', r1 + 1)
+
+    const clientId = idWithPrefs('tw', 'w1', 'w2')
+    const first = await connect('w1', { clientId, will: { topic: 'gaps/will/taken', payload: Buffer.from('gone'), qos: 1, retain: false } })
+    let reason: number | undefined
+    first.on('disconnect', (p) => (reason = p.reasonCode))
+    const second = await connect('w2', { clientId })
+    // the will is out before w2 answers CONNACK; the old connection is told why
+    await waitFor(() => reason !== undefined, 'old connection told')
+    expect(reason).toBe(0x8e)
+    await waitFor(() => got.length >= 1, 'will delivered on w3')
+    expect(got).toEqual([{ topic: 'gaps/will/taken', payload: 'gone' }])
+    // the new connection carries no will of the old one: a normal end publishes nothing more
+    await second.endAsync()
+    clients.delete(second)
+    const fence = await connect('w1', { clientId: idWithPrefs('tw-fence', 'w1') })
+    await fence.publishAsync('gaps/will/fence', 'fence', { qos: 1 })
+    await waitFor(() => got.length >= 2, 'fence')
+    expect(got.map((m) => m.payload)).toEqual(['gone', 'fence'])
+  })
+
+  it('publishes the pending delayed will of a persistent session taken over from another worker', async () => {
+    const sub = await connect('w3', { clientId: idWithPrefs('tp-sub', 'w3') })
+    const got = collect(sub)
+    const r1 = await routesOf('w1', 'w3')
+    await sub.subscribeAsync('gaps/pwill/#', { qos: 1 })
+    await routesSeen('w1', 'w3', r1 + 1)
+
+    const clientId = idWithPrefs('tp', 'w1', 'w2')
+    const first = await connect('w1', {
+      clientId, clean: false, properties: { sessionExpiryInterval: 600 },
+      will: { topic: 'gaps/pwill/taken', payload: Buffer.from('later'), qos: 1, retain: false, properties: { willDelayInterval: 300 } },
+    })
+    // an ungraceful close: the will waits for its delay while the session lives on w1
+    first.stream.destroy()
+    await waitFor(async () => (await byId('w1').admin.locate(clientId)).live_here === false, 'w1 sees the client gone')
+    expect(got).toHaveLength(0)
+    await connect('w2', { clientId, clean: false, properties: { sessionExpiryInterval: 600 } })
+    // the session ended on w1 (its state does not move): its will is due now [MQTT-3.1.3-9]
+    await waitFor(() => got.length >= 1, 'delayed will published on take-over')
+    expect(got).toEqual([{ topic: 'gaps/pwill/taken', payload: 'later' }])
+  })
+})
