@@ -294,11 +294,14 @@ export class Broker implements BrokerSurface {
       g.members.push(sub)
     }
     const r = this.#routes.get(sub.full)
-    if (r) r.count++
-    else {
+    if (r) {
+      // peers weigh shared groups by member count: tell them at once, not at a reconcile
+      r.count++
+      this.fabric.routeAdded({ ...r.route, count: r.count })
+    } else {
       const route: RouteChange = { filter: sub.filter, group: sub.group }
       this.#routes.set(sub.full, { route, count: 1 })
-      this.fabric.routeAdded(route)
+      this.fabric.routeAdded({ ...route, count: 1 })
     }
     return persist && session.persistent ? this.store.putSubscription(toStored(sub)) : undefined
   }
@@ -322,7 +325,7 @@ export class Broker implements BrokerSurface {
     if (r && --r.count === 0) {
       this.#routes.delete(sub.full)
       this.fabric.routeRemoved(r.route)
-    }
+    } else if (r) this.fabric.routeAdded({ ...r.route, count: r.count })
     if (persist && session.stored) void this.store.deleteSubscription(session.clientId, sub.full)
   }
 

@@ -26,10 +26,19 @@ export interface RouteChange {
   filter: string
   /** shared group name, or null for a normal subscription */
   group: string | null
+  /**
+   * Local reference count (sessions subscribed; for a shared group its member count, which
+   * peers use to weigh the group's round-robin). Absent = 1.
+   */
+  count?: number
 }
 
 export interface Fabric {
-  /** The first local subscription (online or offline persistent session) to this route appeared. */
+  /**
+   * The first local subscription (online or offline persistent session) to this route
+   * appeared, or the route's reference count changed (`route.count`, never 0). Synchronous
+   * and cheap: the fabric coalesces changes per event-loop turn.
+   */
   routeAdded(route: RouteChange): void
   /** The last local subscription to this route went away. */
   routeRemoved(route: RouteChange): void

@@ -52,8 +52,7 @@ export class RouteSync {
 
   /**
    * Brings the local set in line with the broker's own route table (run every few
-   * heartbeats): picks up shared-group member counts, which the broker reports only in
-   * snapshots, and repairs any add/remove the broker failed to report.
+   * heartbeats): repairs any add, remove or count change the broker failed to report.
    */
   reconcile(routes: Array<RouteChange & { count: number }>): void {
     const seen = new Set<string>()

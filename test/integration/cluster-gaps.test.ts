@@ -1,6 +1,9 @@
 // Real processes: 3 workers (replicas 2) on loopback with the gRPC fabric, MQTT.js 5 clients
 // connected straight to workers. Covers cluster behaviour the end-to-end file does not:
 // take-over across workers with a will, shared-group member counts across workers.
+// Assertions on shared-group spread rely on the documented policy (docs/cluster.md, "Cross-
+// worker publish"): round-robin weighted by member count, one turn counter per publishing
+// worker, round-robin among a worker's own members.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -138,5 +141,39 @@ describe('cluster gaps (3 workers)', () => {
     // the session ended on w1 (its state does not move): its will is due now [MQTT-3.1.3-9]
     await waitFor(() => got.length >= 1, 'delayed will published on take-over')
     expect(got).toEqual([{ topic: 'gaps/pwill/taken', payload: 'later' }])
+  })
+
+  it('spreads a shared group by member count across workers, each message exactly once', async () => {
+    const a1 = await connect('w1', { clientId: idWithPrefs('sh-a1', 'w1') })
+    const a2 = await connect('w1', { clientId: idWithPrefs('sh-a2', 'w1') })
+    const b = await connect('w2', { clientId: idWithPrefs('sh-b', 'w2') })
+    const fence = await connect('w1', { clientId: idWithPrefs('sh-fence', 'w1') })
+    const got = { a1: collect(a1), a2: collect(a2), b: collect(b) }
+    const r1 = await routesOf('w3', 'w1')
+    const r2 = await routesOf('w3', 'w2')
+    // deltas are ordered per link: once w3 holds the fence route, it holds the count before it
+    await a1.subscribeAsync('$share/gaps-g/gaps/jobs/+', { qos: 1 })
+    await a2.subscribeAsync('$share/gaps-g/gaps/jobs/+', { qos: 1 })
+    await fence.subscribeAsync('gaps/fence/1', { qos: 1 })
+    await b.subscribeAsync('$share/gaps-g/gaps/jobs/+', { qos: 1 })
+    await routesSeen('w3', 'w1', r1 + 2)
+    await routesSeen('w3', 'w2', r2 + 1)
+
+    const pub = await connect('w3', { clientId: idWithPrefs('sh-pub', 'w3') })
+    for (let i = 0; i < 30; i++) await pub.publishAsync(`gaps/jobs/${i}`, `job-${i}`, { qos: 1 })
+    await waitFor(() => got.a1.length + got.a2.length + got.b.length >= 30, '30 jobs delivered')
+    // w1 holds 2 of 3 members: 2 turns in 3 go there, alternating between its members
+    expect([got.a1.length, got.a2.length, got.b.length]).toEqual([10, 10, 10])
+
+    // one member leaves: w3 learns the new count without waiting for a reconcile
+    await a2.unsubscribeAsync('$share/gaps-g/gaps/jobs/+')
+    await fence.subscribeAsync('gaps/fence/2', { qos: 1 })
+    await routesSeen('w3', 'w1', r1 + 3)
+    for (let i = 30; i < 50; i++) await pub.publishAsync(`gaps/jobs/${i}`, `job-${i}`, { qos: 1 })
+    await waitFor(() => got.a1.length + got.a2.length + got.b.length >= 50, '50 jobs delivered')
+    expect([got.a1.length, got.a2.length, got.b.length]).toEqual([20, 10, 20])
+    const all = [...got.a1, ...got.a2, ...got.b].map((m) => m.payload)
+    expect(all).toHaveLength(50)
+    expect(new Set(all).size).toBe(50)
   })
 })
