@@ -67,7 +67,10 @@ function connect(port: number, clientId: string, onPublish?: () => void): Promis
     const parser = mqtt.parser()
     const client: Client = { socket, received: 0 }
     parser.on('packet', (p: mqtt.Packet) => {
-      if (p.cmd === 'connack') resolve(client)
+      if (p.cmd === 'connack') {
+        if ((p as mqtt.IConnackPacket).returnCode === 0) resolve(client)
+        else reject(new Error(`CONNACK ${(p as mqtt.IConnackPacket).returnCode} for ${clientId}`))
+      }
       else if (p.cmd === 'publish') {
         client.received++
         onPublish?.()
@@ -81,6 +84,7 @@ function connect(port: number, clientId: string, onPublish?: () => void): Promis
 
 function close(c: Client): Promise<void> {
   return new Promise((r) => {
+    if (c.socket.destroyed) return r()
     c.socket.once('close', () => r())
     c.socket.end(mqtt.generate({ cmd: 'disconnect' } as mqtt.IDisconnectPacket))
   })
@@ -100,8 +104,11 @@ async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promis
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+const progress = (msg: string) => process.stderr.write(`[router-cost] ${msg}\n`)
+
 async function measure(name: string, pid: number, port: number): Promise<Record<string, number | string>> {
   // memory per idle connection
+  progress(`${name}: ${IDLE} idle connections`)
   await settle(1000)
   const rss0 = rssKb(pid)
   const idle = await pool(IDLE, 200, (i) => connect(port, `${name}-idle-${i}`))
@@ -111,12 +118,14 @@ async function measure(name: string, pid: number, port: number): Promise<Record<
   await settle(500)
 
   // CPU per connect (connect, CONNACK, DISCONNECT)
+  progress(`${name}: ${CONNECTS} connects`)
   let cpu0 = cpuUs(pid)
   await pool(CONNECTS, 20, async (i) => close(await connect(port, `${name}-c-${i}`)))
   let cpu1 = cpuUs(pid)
   const perConnectUs = (cpu1 - cpu0) / CONNECTS
 
   // CPU per proxied message at a fixed rate
+  progress(`${name}: ${RATE} msg/s for ${SECONDS} s`)
   const sub = await connect(port, `${name}-sub`)
   sub.socket.write(mqtt.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'bench/#', qos: 0 }] } as mqtt.ISubscribePacket))
   await settle(300)
@@ -170,7 +179,9 @@ async function main(): Promise<void> {
         const ring = path.join(dir, 'ring.json')
         fs.writeFileSync(ring, JSON.stringify({ epoch: 1, replicas: 1, workers: [{ id: 'm1', mqtt: `127.0.0.1:${mport}`, peer: '127.0.0.1:1' }] }))
         pport = await freePort()
-        proxy = start(process.execPath, [CLI, 'router', '--mqtt', `127.0.0.1:${pport}`, '--ring', ring])
+        // connect timeout 5 s like HAProxy's `timeout connect 5s`: Mosquitto's listen backlog is
+        // 100, so a burst of connects sees SYNs dropped and resent after a second
+        proxy = start(process.execPath, [CLI, 'router', '--mqtt', `127.0.0.1:${pport}`, '--ring', ring, '--connect-timeout-ms', '5000'])
         await new Promise<void>((resolve) => createInterface({ input: proxy.stdout! }).on('line', (l) => l.includes('"ready"') && resolve()))
       } else {
         pport = await freePort()

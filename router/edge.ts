@@ -237,10 +237,11 @@ function onWorkerConnect(this: Tagged): void {
   if (client.isPaused()) client.resume()
 }
 
-/** A failed attempt: mark the worker down and try the next pref. */
+/** A failed attempt: mark the worker down (see Membership.timedOut for timeouts) and try the next pref. */
 function attemptFailed(c: Conn, w: Tagged, why: 'connect-refused' | 'connect-timeout' | 'connect-error', detail: string): void {
   c.edge.metrics.routeFailures[why].inc()
-  c.edge.membership.markDown(c.workerId, detail)
+  if (why === 'connect-timeout') c.edge.membership.timedOut(c.workerId, c.edge.opts.connectTimeoutMs)
+  else c.edge.membership.markDown(c.workerId, detail)
   c.worker = null
   w.destroy()
   if (c.state === CONNECTING) route(c)

@@ -1,10 +1,12 @@
 // What the router knows about the cluster: the ring (Placement) and which workers it believes
 // alive. Liveness comes from periodic TCP-connect probes to each worker's MQTT listener (the
-// address the router needs to reach) and from failed connects on the routing path; a worker
-// is back as soon as a probe or a connect succeeds. Every worker starts out presumed alive so
+// address the router needs to reach) and from failed connects on the routing path (refused:
+// down at once; timed out: down unless other connects to it are succeeding); a worker is back
+// as soon as a probe or a connect succeeds. Every worker starts out presumed alive so
 // that a fresh router routes at once. Nothing here needs to survive a restart.
 
 import net from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { parseHostPort, type HostPort } from '../src/config/flags.js'
 import type { Logger } from '../src/log.js'
 import { Placement } from '../src/ring/placement.js'
@@ -13,6 +15,8 @@ import type { RingSpec, RingWorker } from '../src/ring/spec.js'
 export class Membership {
   #placement: Placement
   #down = new Set<string>()
+  /** when a connect to each worker last succeeded (performance.now ms) */
+  #lastOk = new Map<string, number>()
   #addresses = new Map<string, HostPort>()
   #log: Logger
   #probeTimer: NodeJS.Timeout | undefined
@@ -43,8 +47,21 @@ export class Membership {
   }
 
   markUp(workerId: string): void {
+    this.#lastOk.set(workerId, performance.now())
     if (!this.#down.delete(workerId)) return
     this.#log.info('worker up', { worker: workerId })
+  }
+
+  /**
+   * A connect timed out. That alone does not prove the worker gone: in a reconnect storm a
+   * worker's full listen backlog drops SYNs (resent after a second) while it accepts plenty of
+   * others. So the worker is marked down only if no connect to it succeeded within `windowMs`;
+   * a dead or unreachable host has no successes and goes down on its first timeout.
+   */
+  timedOut(workerId: string, windowMs: number): void {
+    const ok = this.#lastOk.get(workerId)
+    if (ok !== undefined && performance.now() - ok < windowMs) return
+    this.markDown(workerId, 'connect timeout')
   }
 
   /** Any active worker believed alive, round-robin (for clients with an empty client ID). */
@@ -73,7 +90,7 @@ export class Membership {
 
   startProbes(intervalMs: number, timeoutMs: number): void {
     const probeAll = (): void => {
-      for (const w of this.#placement.spec.workers) this.#probe(w.id, timeoutMs)
+      for (const w of this.#placement.spec.workers) this.#probe(w.id, timeoutMs, intervalMs)
     }
     probeAll()
     this.#probeTimer = setInterval(probeAll, intervalMs)
@@ -86,7 +103,7 @@ export class Membership {
     this.#probing.clear()
   }
 
-  #probe(workerId: string, timeoutMs: number): void {
+  #probe(workerId: string, timeoutMs: number, intervalMs: number): void {
     const at = this.#addresses.get(workerId)!
     const s = net.connect({ host: at.host, port: at.port })
     this.#probing.add(s)
@@ -96,7 +113,11 @@ export class Membership {
       if (up) this.markUp(workerId)
       else this.markDown(workerId, why)
     }
-    s.setTimeout(timeoutMs, () => done(false, 'probe timeout'))
+    s.setTimeout(timeoutMs, () => {
+      if (!this.#probing.delete(s)) return
+      s.destroy()
+      this.timedOut(workerId, intervalMs)
+    })
     s.once('connect', () => done(true, ''))
     s.once('error', (err: NodeJS.ErrnoException) => done(false, `probe ${err.code ?? err.message}`))
   }

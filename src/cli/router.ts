@@ -19,7 +19,7 @@ export const routerFlags = {
   join: { type: 'string', help: 'Admin addresses (workers\' --peer, other routers\' --admin) to learn the ring from, host:port,...' },
   'join-poll-ms': { type: 'number', default: 5000, help: 'how often to ask --join nodes for a newer ring' },
   'proxy-protocol': { type: 'boolean', default: false, help: 'send a PROXY protocol v2 header to workers (start workers with --proxy-protocol)' },
-  'connect-timeout-ms': { type: 'number', default: 1000, help: 'timeout of one connect to a worker before trying the next' },
+  'connect-timeout-ms': { type: 'number', default: 2000, help: 'timeout of one connect to a worker before trying the next' },
   'connect-deadline-ms': { type: 'number', default: 10000, help: 'a client must send its whole CONNECT within this time' },
   'max-connect-bytes': { type: 'number', default: 65536, help: 'largest CONNECT accepted' },
   'probe-interval-ms': { type: 'number', default: 2000, help: 'interval of liveness probes to workers' },
