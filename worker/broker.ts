@@ -18,10 +18,10 @@ import { Trie } from '../src/mqtt/trie.js'
 import type { Store, StoredWill } from '../src/store/store.js'
 import { Connection, ConnState } from './connection.js'
 import { EncodeCache } from './encode.js'
-import { standaloneFabric, type BrokerSurface, type Fabric, type GroupKey, type RouteChange } from './fabric.js'
+import { standaloneFabric, type BrokerSurface, type Fabric, type GroupKey, type RetainedStamp, type RouteChange } from './fabric.js'
 import { deliverLocal, fanout } from './fanout.js'
 import { registerWorkerMetrics, Stats } from './metrics.js'
-import { RetainedSet } from './retained.js'
+import { RetainedSet, type RetainedRecord } from './retained.js'
 import { NEVER_EXPIRES, Session } from './session.js'
 import { SharedGroup, toStored, type Subscription, type TrieEntry } from './subscription.js'
 import { RC } from './reason-codes.js'
@@ -265,9 +265,9 @@ export class Broker implements BrokerSurface {
     if (msg.retain) {
       // an empty retained payload clears the topic and is not stored [MQTT-3.3.1-6, MQTT-3.3.1-7]
       const stored = msg.payload.length === 0 ? null : msg
-      const p = this.retained.set(msg.topic, stored)
+      const stamp = this.fabric.retainedChanged(msg.topic, stored)
+      const p = this.retained.set(msg.topic, stored, stamp)
       if (acks !== null) acks.push(p)
-      this.fabric.retainedChanged(msg.topic, stored)
     }
     fanout(this, msg, acks)
   }
@@ -438,12 +438,12 @@ export class Broker implements BrokerSurface {
     return acks.length === 0 ? Promise.resolve() : Promise.all(acks).then(() => undefined)
   }
 
-  applyRetained(topic: string, msg: BrokerMessage | null): void {
-    void this.retained.set(topic, msg)
+  applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void {
+    void this.retained.set(topic, msg, stamp)
   }
 
-  listRetained(): Iterable<{ topic: string; msg: BrokerMessage }> {
-    return this.retained.entries()
+  listRetained(): Iterable<RetainedRecord> {
+    return this.retained.records()
   }
 
   /**

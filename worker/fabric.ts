@@ -10,6 +10,16 @@
 
 import type { BrokerMessage } from '../src/mqtt/message.js'
 
+/**
+ * The last-writer-wins stamp of a retained set or clear (hybrid logical clock and writer
+ * worker), stored with the retained record so a restart keeps last-writer-wins right.
+ */
+export interface RetainedStamp {
+  wall: number
+  logical: number
+  node: string
+}
+
 /** A shared subscription group key: `${group}/${filter}`, exactly as after `$share/`. */
 export type GroupKey = string
 
@@ -50,8 +60,12 @@ export interface Fabric {
    * is down or the link buffer is full.
    */
   forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
-  /** A retained message was set (msg) or cleared (null) by a local client. */
-  retainedChanged(topic: string, msg: BrokerMessage | null): void
+  /**
+   * A retained message was set (msg) or cleared (null) by a local client. Returns the stamp
+   * the cluster gave the write (the broker stores it; a clear is kept as a tombstone), or
+   * undefined when there is no cluster (a clear then simply deletes).
+   */
+  retainedChanged(topic: string, msg: BrokerMessage | null): RetainedStamp | undefined
   /** Before CONNACK: end any live session of this client ID on other workers. */
   claimSession(clientId: string): Promise<void>
   close(): Promise<void>
@@ -62,10 +76,14 @@ export interface BrokerSurface {
   readonly workerId: string
   /** Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member of each listed group. */
   deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void>
-  /** Apply a retained set/clear that won last-writer-wins elsewhere. */
-  applyRetained(topic: string, msg: BrokerMessage | null): void
-  /** Every retained message held locally (for catch-up). */
-  listRetained(): Iterable<{ topic: string; msg: BrokerMessage }>
+  /**
+   * Apply a retained set/clear that won last-writer-wins, stored with its stamp (a clear with
+   * a stamp is kept as a tombstone). A clear without a stamp forgets the topic entirely (an
+   * expired tombstone).
+   */
+  applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void
+  /** Every retained message (and tombstone: msg null) held locally, with its stored stamp, for seeding at start. */
+  listRetained(): Iterable<{ topic: string; msg: BrokerMessage | null; stamp?: RetainedStamp }>
   /** End the live session of `clientId` here, if any (take-over from another worker; 5.0 reason 0x8E). */
   endSession(clientId: string, reasonCode: number): Promise<void>
   /** The local route set with reference counts, for link-start snapshots. */
@@ -77,7 +95,7 @@ export const standaloneFabric: Fabric = {
   routeRemoved() {},
   remoteInterest: () => [],
   forward: () => undefined,
-  retainedChanged() {},
+  retainedChanged: () => undefined,
   claimSession: () => Promise.resolve(),
   close: () => Promise.resolve(),
 }

@@ -210,7 +210,7 @@ class GrpcFabricImpl implements GrpcFabric {
     }
     this.#server = await startPeerServer(this.#o.listen, { peer: (call) => this.#links.accept(call), admin })
     const ttl = this.#o.tombstoneTtlMs ?? 24 * 3600_000
-    this.#expiryTimer = setInterval(() => this.#retained.registers.expireTombstones(), Math.max(100, Math.min(60_000, ttl / 2)))
+    this.#expiryTimer = setInterval(() => this.#retained.expireTombstones(), Math.max(100, Math.min(60_000, ttl / 2)))
     this.#expiryTimer.unref()
     this.#followRing()
     this.#log.info('fabric listening', { peer: `${this.address.host}:${this.address.port}`, epoch: this.ring().epoch })

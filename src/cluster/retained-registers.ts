@@ -66,12 +66,16 @@ export class RetainedRegisters {
   }
 
   /**
-   * Seeds a register from the local store at start-up. Without a persisted stamp it gets the
-   * lowest possible one, so any copy a peer holds wins over it.
+   * Seeds a register from the local store at start-up: a message or a tombstone (null) with
+   * its persisted stamp. A message without a stamp (written before stamps were stored, or
+   * without a cluster) gets the lowest possible one, so any copy a peer holds wins over it.
+   * The clock moves past every seeded stamp, so later local writes win over them.
    */
-  seed(topic: string, msg: BrokerMessage, stamp?: Stamp): void {
+  seed(topic: string, msg: BrokerMessage | null, stamp?: Stamp): void {
     if (this.#registers.has(topic)) return
-    this.#put({ topic, stamp: stamp ?? { hlc: { wall: 0, logical: 0 }, writer: msg.origin || this.#workerId }, msg })
+    if (stamp === undefined && msg === null) return
+    if (stamp !== undefined) this.#hlc.receive(stamp.hlc)
+    this.#put({ topic, stamp: stamp ?? { hlc: { wall: 0, logical: 0 }, writer: msg!.origin || this.#workerId }, msg })
   }
 
   /** A local client set (msg) or cleared (null) `topic`: always wins, returns the new register. */
@@ -101,13 +105,14 @@ export class RetainedRegisters {
     return out
   }
 
-  /** Drops expired tombstones; returns how many. */
-  expireTombstones(): number {
+  /** Drops expired tombstones, calling `onDrop` for each; returns how many. */
+  expireTombstones(onDrop?: (topic: string) => void): number {
     let n = 0
     for (const reg of [...this.#registers.values()]) {
       if (reg.msg === null && this.#expired(reg.stamp)) {
         this.#registers.delete(reg.topic)
         this.#digest.remove(canonical(reg))
+        onDrop?.(reg.topic)
         n++
       }
     }

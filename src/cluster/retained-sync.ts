@@ -1,7 +1,9 @@
 // Retained replication over peer links (the link side of retained-registers.ts).
 //
 //   local set/clear  -> register stamped with our HLC -> RetainedSet to every up peer
-//   RetainedSet in   -> merge; if it wins, broker.applyRetained(topic, msg | null)
+//   RetainedSet in   -> merge; if it wins, broker.applyRetained(topic, msg | null, stamp)
+//   persistence      -> the broker stores every winning write with its stamp (a clear as a
+//                       tombstone record) and hands them back at start (`seedFromBroker`)
 //   catch-up         -> when a peer's retained digest (Hello at link start, then heartbeats)
 //                       differs from ours, send it our stamps (RetainedDigestRequest, no
 //                       payloads); it answers with every register it holds that is newer or
@@ -9,8 +11,9 @@
 // A heartbeat mismatch must be seen twice in a row before asking: a RetainedSet may be in
 // flight in the other direction. A peer that was down simply misses sets; catch-up repairs.
 
-import type { BrokerSurface } from '../../worker/fabric.js'
+import type { BrokerSurface, RetainedStamp } from '../../worker/fabric.js'
 import type { Logger } from '../log.js'
+import type { BrokerMessage } from '../mqtt/message.js'
 import { CHUNK_BYTES } from './limits.js'
 import { decodeMessage, encodeMessage } from './message-codec.js'
 import type { FabricMetrics } from './metrics.js'
@@ -35,15 +38,25 @@ export class RetainedSync {
     this.#log = opts.log
   }
 
+  /** Seeds the registers from the broker's stored messages and tombstones with their stamps. */
   seedFromBroker(): void {
-    for (const { topic, msg } of this.#broker.listRetained()) this.registers.seed(topic, msg)
+    for (const { topic, msg, stamp } of this.#broker.listRetained()) {
+      this.registers.seed(topic, msg, stamp && { hlc: { wall: stamp.wall, logical: stamp.logical }, writer: stamp.node })
+    }
   }
 
-  localChange(topic: string, msg: import('../mqtt/message.js').BrokerMessage | null): void {
+  /** A local set/clear: stamped, sent to every peer; returns the stamp for the broker to store. */
+  localChange(topic: string, msg: BrokerMessage | null): RetainedStamp {
     const reg = this.registers.local(topic, msg)
     const set = toPb(reg)
     for (const link of this.#links()) link.send({ body: 'retained_set', retained_set: set })
     this.#metrics.retainedSync.inc({ event: 'sent' })
+    return toStamp(reg.stamp)
+  }
+
+  /** Drops expired tombstones here and in the broker's store. */
+  expireTombstones(): void {
+    this.registers.expireTombstones((topic) => this.#broker.applyRetained(topic, null))
   }
 
   onSet(s: PbRetainedSet): void {
@@ -51,7 +64,7 @@ export class RetainedSync {
     const msg = s.message ? decodeMessage(s.message) : null
     if (this.registers.merge(s.topic, stamp, msg)) {
       this.#metrics.retainedSync.inc({ event: 'applied' })
-      this.#broker.applyRetained(s.topic, msg)
+      this.#broker.applyRetained(s.topic, msg, toStamp(stamp))
     } else {
       this.#metrics.retainedSync.inc({ event: 'ignored' })
     }
@@ -110,6 +123,10 @@ export class RetainedSync {
     this.#asked.delete(peerId)
     this.#mismatches.delete(peerId)
   }
+}
+
+function toStamp(s: Stamp): RetainedStamp {
+  return { wall: s.hlc.wall, logical: s.hlc.logical, node: s.writer }
 }
 
 function toPb(reg: Register): PbRetainedSet {
