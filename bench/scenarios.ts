@@ -95,8 +95,7 @@ export function fullScenarios(t: Timing = FULL_TIMING): Scenario[] {
 
 /**
  * Smoke matrix: every scenario kind for about a second, small counts. Shared-topic QoS 1
- * runs keep at most 18 messages queued per subscriber: beyond max_inflight_messages (20),
- * Mosquitto 2.0.11 leaves some queued messages undelivered until more traffic arrives.
+ * runs keep at most 18 messages in flight, below Mosquitto's max_inflight_messages (20).
  */
 export function smokeScenarios(): Scenario[] {
   const t: Timing = { warmupMs: 100, durationMs: 700, drainMs: 5000 }

@@ -12,6 +12,7 @@
 // the window's edges), stop sending, then drain and check that every message arrived once.
 
 import { performance } from 'node:perf_hooks'
+import { AckBatch } from './ack-batch.js'
 import { connectClient, type ClientPlacement } from './clients.js'
 import type { MqttConn } from './mqtt-conn.js'
 import type { FrameHandler } from './framer.js'
@@ -69,6 +70,8 @@ export interface LoadResult {
   expected: number
   delivered: number
   duplicates: number
+  /** messages skipped in a publisher's sequence when a later one arrived (lost or reordered) */
+  gaps: number
   missing: number
   /** open loop: largest delay of the generator behind its schedule */
   maxLagMs: number
@@ -162,6 +165,7 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
   let winEnd = Infinity
   let deliveredTotal = 0
   let duplicates = 0
+  let gaps = 0
   // primeSeen[sub * N + pub]: that path has carried a message
   const primeSeen = new Uint8Array(subConns.length * N)
   let pumpScheduled = false
@@ -195,13 +199,9 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
     const next = new Uint32Array(N) // next expected seq per publisher
     const protocol = spec.protocol
     let now = -1
-    let acks: number[] = []
+    const acks = new AckBatch(conn.socket)
     const endChunk = (): void => {
       now = -1
-      if (acks.length > 0) {
-        conn.socket.write(Buffer.from(acks))
-        acks = []
-      }
       schedulePump()
     }
     const onFrame: FrameHandler = (buf, byte0, bs, be) => {
@@ -212,13 +212,8 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
       const type = byte0 >> 4
       if (type === 3) {
         const qos = (byte0 >> 1) & 3
-        if (qos === 1) {
-          const pid = publishPid(buf, bs)
-          acks.push(0x40, 2, pid >> 8, pid & 0xff) // PUBACK
-        } else if (qos === 2) {
-          const pid = publishPid(buf, bs)
-          acks.push(0x50, 2, pid >> 8, pid & 0xff) // PUBREC
-        }
+        if (qos === 1) acks.push(0x40, publishPid(buf, bs)) // PUBACK
+        else if (qos === 2) acks.push(0x50, publishPid(buf, bs)) // PUBREC
         const p = payloadStart(buf, byte0, bs, protocol)
         const pub = buf.readUInt32BE(p + OFF_PUB)
         const seq = buf.readUInt32BE(p + OFF_SEQ)
@@ -233,13 +228,13 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
           duplicates++
           return
         }
+        if (seq > exp) gaps += seq - exp
         next[pub] = seq + 1
         pubs[pub]!.delivered++
         const sentAt = buf.readDoubleLE(p + OFF_SENT_AT)
         if (sentAt >= winStart && sentAt < winEnd) hist.record((now - sentAt) * 1000)
       } else if (type === 6) {
-        const pid = buf.readUInt16BE(bs)
-        acks.push(0x70, 2, pid >> 8, pid & 0xff) // PUBREL -> PUBCOMP
+        acks.push(0x70, buf.readUInt16BE(bs)) // PUBREL -> PUBCOMP
       } else {
         conn.control(buf, byte0, bs, be)
       }
@@ -250,14 +245,10 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
   // --- publisher side: acknowledgements -----------------------------------------------------
   for (const p of pubs) {
     const conn = p.conn
-    let rels: number[] = []
+    const rels = new AckBatch(conn.socket)
     let inChunk = false
     const endChunk = (): void => {
       inChunk = false
-      if (rels.length > 0) {
-        conn.socket.write(Buffer.from(rels))
-        rels = []
-      }
       schedulePump()
     }
     conn.setHotHandler((buf, byte0, bs, be) => {
@@ -267,10 +258,8 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
       }
       const type = byte0 >> 4
       if (type === 4 || type === 7) p.acked++ // PUBACK (QoS 1), PUBCOMP (QoS 2)
-      else if (type === 5) {
-        const pid = buf.readUInt16BE(bs)
-        rels.push(0x62, 2, pid >> 8, pid & 0xff) // PUBREC -> PUBREL
-      } else conn.control(buf, byte0, bs, be)
+      else if (type === 5) rels.push(0x62, buf.readUInt16BE(bs)) // PUBREC -> PUBREL
+      else conn.control(buf, byte0, bs, be)
     })
   }
 
@@ -357,6 +346,7 @@ async function drive(spec: LoadSpec, opts: LoadOptions, pubs: Pub[], subConns: M
     expected,
     delivered: unique,
     duplicates,
+    gaps,
     missing: Math.max(0, expected - unique),
     maxLagMs: schedule?.maxLagMs ?? 0,
     generatorCpuPct: ((g1.user + g1.system) / 1000 / windowMs) * 100,

@@ -121,7 +121,9 @@ export function anomalies(rounds: TargetRound[]): string[] {
       else if (r.kind === 'load') {
         if (r.missing > 0) out.push(`${where} ${r.spec.name}: ${r.missing} of ${r.expected} messages not delivered by the end of the drain (${r.spec.drainMs / 1000} s after sending stopped)${r.spec.qos === 0 ? '; QoS 0 allows loss' : ''}`)
         if (r.duplicates > 0) out.push(`${where} ${r.spec.name}: ${r.duplicates} duplicate deliveries`)
-        if (r.generatorCpuPct > 90) out.push(`${where} ${r.spec.name}: generator at ${r.generatorCpuPct.toFixed(0)}% CPU, the figure may be generator-bound`)
+        // generator-bound only if the server still had CPU to spare (the server core is shared by all its processes)
+        const serverPct = ((r.cpuUs.total ?? NaN) / (r.windowMs * 1000)) * 100
+        if (r.generatorCpuPct > 90 && !(serverPct > 90)) out.push(`${where} ${r.spec.name}: generator at ${r.generatorCpuPct.toFixed(0)}% CPU while the server used ${serverPct.toFixed(0)}%, the figure is generator-bound`)
       } else if (r.failed > 0) out.push(`${where} ${r.spec.name}: ${r.failed} connects failed (${r.firstError})`)
     }
   }

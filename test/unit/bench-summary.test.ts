@@ -16,7 +16,7 @@ function load(name: string, msgs: number, cpu: number, own?: number, p50 = NaN, 
     kind: 'load', spec: spec(name, mode), windowMs: 1000, deliveredPerSec: msgs, sentPerSec: msgs,
     latency: { count: 10, minUs: 1, meanUs: p50, p50Us: p50, p99Us: p50 * 4, p999Us: p50 * 8, maxUs: p50 * 9 },
     cpuUs: { total: cpu * msgs }, cpuUsPerMsg: own === undefined ? { total: cpu } : { total: cpu, own },
-    sent: msgs, expected: msgs, delivered: msgs - missing, duplicates: 0, missing, maxLagMs: 0, generatorCpuPct: 50,
+    sent: msgs, expected: msgs, delivered: msgs - missing, duplicates: 0, gaps: 0, missing, maxLagMs: 0, generatorCpuPct: 50,
   }
 }
 
@@ -126,6 +126,14 @@ describe('bench result summary', () => {
     const keys = figureKeys(agg, ['sat-q0'])
     const r = ratiosAgainst(agg, 'ringmq-worker', 'mosquitto', keys)
     expect(r.find((x) => x.key === 'sat-q0 cpu')!.ratio).toBeCloseTo(2, 9)
+    const busyGen = (serverUs: number): TargetRound => {
+      const r = load('sat-q0', 1000, 1)
+      r.generatorCpuPct = 95
+      r.cpuUs = { total: serverUs } // window 1000 ms
+      return { target: 'aedes', round: 1, results: [r] }
+    }
+    expect(anomalies([busyGen(500_000)])).toEqual(['aedes round 2 sat-q0: generator at 95% CPU while the server used 50%, the figure is generator-bound'])
+    expect(anomalies([busyGen(990_000)])).toEqual([]) // both saturated: the server is the bound
     const an = anomalies(all)
     expect(an).toContain('aedes round 1: failed to start: boom')
     expect(an.some((a) => a.includes('5 of 10 messages not delivered'))).toBe(true)
