@@ -216,6 +216,18 @@ describe('router', () => {
     await Promise.all([expectClosedByServer(v5.socket), expectClosedByServer(v4.socket)])
   })
 
+  it('a router with a stale ring cannot place a client on a worker outside its prefs: the worker\'s 0x9C reaches the client', async () => {
+    // this router believes w1 alone owns everything
+    const staleRing = path.join(dir, 'stale-ring.json')
+    fs.writeFileSync(staleRing, formatRingSpec(parseRingSpec({ epoch: 1, replicas: 1, workers: [spec.workers[0]] })))
+    const stale = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--ring', staleRing])
+    const id = Array.from({ length: 1000 }, (_, i) => `stale-${i}`).find((x) => !placement.isPref(x, 'w1'))!
+    const v5 = await rawConnect(port(stale.ready.mqtt), id, 5)
+    expect(v5.connack.reasonCode).toBe(0x9c)
+    await expectClosedByServer(v5.socket)
+    await stale.stop()
+  })
+
   it('answers CONNACK server unavailable in the client version when no worker is reachable', async () => {
     const ports = await freePorts(2)
     const deadRing = path.join(dir, 'dead-ring.json')
