@@ -59,7 +59,7 @@ export function evaluateTargets(agg: Aggregate): Check[] {
   for (const s of CPU_SCENARIOS) out.push(ratioCheck(agg, `router own CPU/msg ${s} vs HAProxy`, router, haproxy, `${s} cpu.own`, 1.5))
   out.push(ratioCheck(agg, 'router own memory per connection vs HAProxy', router, haproxy, 'idle rss.own', 2))
   out.push(ratioCheck(agg, 'router own CPU per connect vs HAProxy', router, haproxy, 'idle cpu/conn.own', 2))
-  for (const s of CPU_SCENARIOS) out.push(ratioCheck(agg, `cross-worker CPU/msg ${s} (all workers) vs one worker`, cluster, worker, `${s} cpu`, 2))
+  for (const s of CPU_SCENARIOS) out.push(ratioCheck(agg, `cross-worker CPU/msg ${s} (both workers) vs one worker`, cluster, worker, `${s} cpu`, 2))
   return out
 }
 
