@@ -32,6 +32,8 @@ export interface EdgeOptions {
   /** the whole CONNECT must arrive within this time of accept */
   connectDeadlineMs: number
   maxConnectBytes: number
+  /** client connections at most; more are closed on accept (counted as reason "limit") */
+  maxConnections: number
 }
 
 const PEEKING = 0
@@ -76,6 +78,9 @@ export class Edge {
     this.metrics = metrics
     this.log = log
     this.#server = net.createServer({ noDelay: true }, onAccept)
+    // Node closes connections above the limit itself, before any JS runs for them
+    this.#server.maxConnections = opts.maxConnections
+    this.#server.on('drop', () => metrics.closed.limit.inc())
     ;(this.#server as net.Server & { [kEdge]?: Edge })[kEdge] = this
   }
 

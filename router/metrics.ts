@@ -13,10 +13,11 @@ export type CloseReason =
   | 'no-worker'
   | 'client-error'
   | 'shutdown'
+  | 'limit'
 
 export type RouteFailure = 'connect-refused' | 'connect-timeout' | 'connect-error' | 'no-worker'
 
-const CLOSE_REASONS: CloseReason[] = ['client-closed', 'worker-closed', 'deadline', 'not-connect', 'malformed', 'too-large', 'no-worker', 'client-error', 'shutdown']
+const CLOSE_REASONS: CloseReason[] = ['client-closed', 'worker-closed', 'deadline', 'not-connect', 'malformed', 'too-large', 'no-worker', 'client-error', 'shutdown', 'limit']
 const ROUTE_FAILURES: RouteFailure[] = ['connect-refused', 'connect-timeout', 'connect-error', 'no-worker']
 
 export interface RouterMetricsSources {

@@ -23,6 +23,7 @@ export const routerFlags = {
   'connect-deadline-ms': { type: 'number', default: 10000, help: 'a client must send its whole CONNECT within this time' },
   'max-connect-bytes': { type: 'number', default: 65536, help: 'largest CONNECT accepted' },
   'probe-interval-ms': { type: 'number', default: 2000, help: 'interval of liveness probes to workers' },
+  'max-connections': { type: 'number', default: 100000, help: 'client connections at most (more are closed on accept); mind the open-file limit: 2 per connection' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } satisfies FlagSpecs
 
@@ -34,7 +35,7 @@ export async function run(argv: string[]): Promise<void> {
   }
   const join = flags.join ? flags.join.split(',').map((s) => s.trim()).filter(Boolean) : []
   if (!flags.ring && join.length === 0) throw errConfig('--ring or --join is required')
-  for (const f of ['connect-timeout-ms', 'connect-deadline-ms', 'max-connect-bytes', 'probe-interval-ms', 'join-poll-ms'] as const) {
+  for (const f of ['connect-timeout-ms', 'connect-deadline-ms', 'max-connect-bytes', 'probe-interval-ms', 'join-poll-ms', 'max-connections'] as const) {
     if (!(flags[f] > 0)) throw errConfig(`--${f} must be > 0`)
   }
   for (const j of join) parseHostPort(j)
@@ -63,6 +64,7 @@ export async function run(argv: string[]): Promise<void> {
       connectDeadlineMs: flags['connect-deadline-ms'],
       maxConnectBytes: flags['max-connect-bytes'],
       probeIntervalMs: flags['probe-interval-ms'],
+      maxConnections: flags['max-connections'],
     },
     registry,
     log,

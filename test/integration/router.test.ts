@@ -228,6 +228,22 @@ describe('router', () => {
     await stale.stop()
   })
 
+  it('closes connections above --max-connections and counts them', async () => {
+    const limited = await startRingmq(['router', '--mqtt', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--ring', ringFile, '--max-connections', '2'])
+    const p = port(limited.ready.mqtt)
+    const a = await rawConnect(p, 'limit-a', 4)
+    const b = await rawConnect(p, 'limit-b', 4)
+    await expect(rawConnect(p, 'limit-c', 4)).rejects.toThrow(/closed before CONNACK/)
+    expect(metric(await scrape(limited.ready.metrics!), 'ringmq_router_connections_closed_total', 'reason="limit"')).toBe(1)
+    await a.close()
+    // room again once the router has seen the close
+    for (let i = 0; i < 200 && metric(await scrape(limited.ready.metrics!), 'ringmq_router_connections') !== 1; i++) await new Promise((r) => setTimeout(r, 25))
+    const c = await rawConnect(p, 'limit-c', 4)
+    expect(c.connack.returnCode).toBe(0)
+    await Promise.all([b.close(), c.close()])
+    await limited.stop()
+  })
+
   it('answers CONNACK server unavailable in the client version when no worker is reachable', async () => {
     const ports = await freePorts(2)
     const deadRing = path.join(dir, 'dead-ring.json')
