@@ -15,8 +15,7 @@
 
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
-import { formatHostPort, type HostPort } from '../src/config/flags.js'
-import type { Logger } from '../src/log.js'
+import type { HostPort } from '../src/config/flags.js'
 import { connackServerUnavailable, peekConnect } from '../src/mqtt/connect-peek.js'
 import { encodeProxyV2 } from '../src/mqtt/proxy-protocol.js'
 import type { RingWorker } from '../src/ring/spec.js'
@@ -66,17 +65,15 @@ export class Edge {
   readonly opts: EdgeOptions
   readonly membership: Membership
   readonly metrics: RouterMetrics
-  readonly log: Logger
   #server: net.Server
   #live = new Set<Conn>()
   #closedToWorker = 0
   #closedToClient = 0
 
-  constructor(opts: EdgeOptions, membership: Membership, metrics: RouterMetrics, log: Logger) {
+  constructor(opts: EdgeOptions, membership: Membership, metrics: RouterMetrics) {
     this.opts = opts
     this.membership = membership
     this.metrics = metrics
-    this.log = log
     this.#server = net.createServer({ noDelay: true }, onAccept)
     // Node closes connections above the limit itself, before any JS runs for them
     this.#server.maxConnections = opts.maxConnections
@@ -126,11 +123,6 @@ export class Edge {
     if (!this.#live.delete(c)) return
     if (c.worker) this.#closedToWorker += c.worker.bytesWritten
     this.#closedToClient += c.client.bytesWritten
-  }
-
-  /** A printable address for logs. */
-  static where(hp: HostPort): string {
-    return formatHostPort(hp)
   }
 }
 

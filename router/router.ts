@@ -46,7 +46,7 @@ export async function startRouter(opts: RouterOptions, registry: Registry, log: 
     workers: () => membership.liveness(),
     epoch: () => membership.placement.spec.epoch,
   })
-  edge = new Edge(opts, membership, metrics, log)
+  edge = new Edge(opts, membership, metrics)
   const mqtt = await edge.listen()
   membership.startProbes(opts.probeIntervalMs, opts.connectTimeoutMs)
   const e = edge
