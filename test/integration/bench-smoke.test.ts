@@ -1,7 +1,7 @@
 // Smoke test of the bench harness: every scenario kind for about a second against a ringmq
-// worker, Mosquitto and Aedes (real processes on loopback), checking the result shape and
-// that every message was delivered exactly once. No timing thresholds: figures are only
-// required to be present and finite. Needs `npx tsc -p .` first (targets run dist/).
+// worker, Mosquitto and Aedes (real processes on loopback), and the QoS 1 ones across a
+// 3-worker cluster, checking the result shape and that every message was delivered exactly
+// once. No timing thresholds: figures are only required to be present and finite. Needs `npx tsc -p .` first (targets run dist/).
 
 import fs from 'node:fs'
 import os from 'node:os'
@@ -13,7 +13,7 @@ import { cpuUs, rssKb } from '../../bench/proc/proc-stat.js'
 import { smokeScenarios } from '../../bench/scenarios.js'
 import { aedesTarget } from '../../bench/targets/aedes.js'
 import { mosquittoTarget } from '../../bench/targets/mosquitto.js'
-import { workerTarget } from '../../bench/targets/ringmq.js'
+import { clusterTarget, workerTarget } from '../../bench/targets/ringmq.js'
 import type { RunningTarget, TargetDef } from '../../bench/targets/target.js'
 
 function groupSampler(rt: RunningTarget, f: (pid: number) => number) {
@@ -63,9 +63,16 @@ function expectIdleShape(r: IdleResult): void {
   expect(r.cpuUsPerConnect.total).toBeGreaterThan(0)
 }
 
-const targets: TargetDef[] = [workerTarget, mosquittoTarget, aedesTarget]
+// the cluster (publishers on w1, subscribers on w2) runs the load scenarios at QoS 1 only:
+// what it adds is the cross-worker path, and QoS 1 makes any loss on it a failure
+const targets: { target: TargetDef; only?: (name: string) => boolean }[] = [
+  { target: workerTarget },
+  { target: mosquittoTarget },
+  { target: aedesTarget },
+  { target: clusterTarget, only: (name) => ['sat-q1', 'fanin-q1', 'rate2k-q1'].includes(name) },
+]
 
-for (const target of targets) {
+for (const { target, only } of targets) {
   describe(`bench smoke: ${target.id}`, () => {
     let rt: RunningTarget
     let dir: string
@@ -80,7 +87,7 @@ for (const target of targets) {
       if (dir) fs.rmSync(dir, { recursive: true, force: true })
     })
 
-    for (const sc of smokeScenarios().filter((x) => target.protocols.includes(x.spec.protocol))) {
+    for (const sc of smokeScenarios().filter((x) => target.protocols.includes(x.spec.protocol) && (only?.(x.spec.name) ?? true))) {
       it(`${sc.spec.name} delivers every message and reports every figure`, async () => {
         const base = { placement: rt.placement, clientIdPrefix: `smoke-${sc.spec.name}`, sampleCpu: groupSampler(rt, cpuUs) }
         if (sc.kind === 'load') expectLoadShape(await runLoad(sc.spec, base), KNOWN_LOSSES[target.id]?.includes(sc.spec.name))
