@@ -18,6 +18,7 @@ import { Trie } from '../src/mqtt/trie.js'
 import type { Store, StoredWill } from '../src/store/store.js'
 import { Connection, ConnState } from './connection.js'
 import { EncodeCache } from './encode.js'
+import { InflightWriter } from './inflight-writer.js'
 import { standaloneFabric, type BrokerSurface, type Fabric, type GroupKey, type RetainedStamp, type RouteChange } from './fabric.js'
 import { deliverLocal, fanout } from './fanout.js'
 import { registerWorkerMetrics, Stats } from './metrics.js'
@@ -60,6 +61,7 @@ export class Broker implements BrokerSurface {
   readonly trie = new Trie<TrieEntry>()
   readonly retained: RetainedSet
   readonly enc = new EncodeCache()
+  readonly inflightWriter: InflightWriter
   readonly sessions = new Map<string, Session>()
   readonly connections = new Set<Connection>()
   /**
@@ -93,6 +95,7 @@ export class Broker implements BrokerSurface {
     this.limits = validateLimits(opts.limits ?? {})
     this.ownership = opts.ownership ?? null
     this.retained = new RetainedSet(opts.store)
+    this.inflightWriter = new InflightWriter(opts.store, this.stats)
     this.#proxyProtocol = opts.proxyProtocol ?? false
     if (opts.registry) {
       registerWorkerMetrics(opts.registry, this.stats, {
@@ -233,6 +236,7 @@ export class Broker implements BrokerSurface {
     }
     this.#flushAll()
     await closed
+    this.inflightWriter.drainNow()
     await this.store.flushed()
   }
 
@@ -335,7 +339,7 @@ export class Broker implements BrokerSurface {
   destroySession(session: Session): void {
     for (const sub of [...session.subs.values()]) this.removeSubscription(session, sub, false)
     session.clearQueue()
-    session.inflight.clear()
+    session.dropInflight()
     this.#offline.delete(session)
     this.#wills.delete(session)
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)

@@ -19,6 +19,8 @@ export class Stats {
   accepted = 0
   closed: Record<string, number> = Object.create(null)
   refused: Record<string, number> = Object.create(null)
+  /** QoS 1 inflight records of persistent sessions: written, or skipped because the PUBACK came first */
+  inflightRecords: Record<'written' | 'skipped', number> = { written: 0, skipped: 0 }
 
   drop(reason: string, n = 1): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + n
@@ -84,6 +86,7 @@ export function registerWorkerMetrics(registry: Registry, stats: Stats, g: Gauge
     },
   })
   gauge('ringmq_queued_messages', 'Messages queued for sessions', g.queued)
+  counterFrom('ringmq_inflight_records_total', 'QoS 1 inflight records of persistent sessions: written, or skipped (acknowledged or session ended before written)', 'result', () => stats.inflightRecords)
   gauge('ringmq_inflight_messages', 'Outgoing QoS 1/2 messages awaiting acknowledgement', g.inflight)
   gauge('ringmq_retained_messages', 'Retained messages held', g.retained)
   gauge('ringmq_lmdb_size_bytes', 'Size of the LMDB environment', g.storeBytes)

@@ -8,12 +8,17 @@
 //   deliver() ─ qos 0 ─> connection (dropped when offline or the socket is over its limit)
 //             └ qos>0 ─> window free? inflight + send : queue (bounded, overflow policy)
 //   PUBACK / PUBCOMP ─> inflight - 1 ─> drain() moves queued messages into the window
+//
+// QoS 1 inflight records of persistent sessions are written behind (inflight-writer.ts): a
+// PUBACK that arrives before the record was written cancels it, and a message drained from
+// the queue keeps its queue record until its inflight record is written (or it is acked).
 
 import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
-import type { StoredQueued, StoredWill } from '../src/store/store.js'
+import type { StoredInflight, StoredQueued, StoredWill } from '../src/store/store.js'
 import type { Broker } from './broker.js'
 import type { Connection } from './connection.js'
 import type { EncodeCache } from './encode.js'
+import type { InflightWrite } from './inflight-writer.js'
 import type { Subscription } from './subscription.js'
 
 export interface Outgoing {
@@ -23,6 +28,8 @@ export interface Outgoing {
   subIds: number[] | undefined
   /** 'publish': waiting for PUBACK/PUBREC; 'pubrel': PUBREC received, waiting for PUBCOMP */
   state: 'publish' | 'pubrel'
+  /** QoS 1 of a persistent session: its write-behind inflight record (inflight-writer.ts) */
+  write?: InflightWrite
 }
 
 interface Queued {
@@ -83,18 +90,36 @@ export class Session {
       return undefined
     }
     if (conn !== null && this.#queue.length === 0 && this.inflight.size < conn.sendQuota && !conn.congested) {
-      return this.#send(conn, msg, qos, retain, subIds, enc)
+      return this.#send(conn, msg, qos, retain, subIds, enc, null)
     }
     return this.#enqueue(msg, qos, retain, subIds)
   }
 
-  #send(conn: Connection, msg: BrokerMessage, qos: 1 | 2, retain: boolean, subIds: number[] | undefined, enc: EncodeCache | null): Promise<unknown> | undefined {
+  /** `dequeue` removes the store's queue record of a drained message, once that is safe. */
+  #send(
+    conn: Connection, msg: BrokerMessage, qos: 1 | 2, retain: boolean, subIds: number[] | undefined, enc: EncodeCache | null,
+    dequeue: (() => void) | null,
+  ): Promise<unknown> | undefined {
     const id = this.#allocId()
-    if (id === 0) return this.#enqueue(msg, qos, retain, subIds)
-    this.inflight.set(id, { msg, qos, retain, subIds, state: 'publish' })
-    const p = this.persistent
-      ? this.broker.store.putInflight({ v: 1, clientId: this.clientId, packetId: id, state: 'publish', qos, message: msg, retain, ...(subIds ? { subscriptionIds: subIds } : {}) })
-      : undefined
+    if (id === 0) {
+      dequeue?.()
+      return this.#enqueue(msg, qos, retain, subIds)
+    }
+    const out: Outgoing = { msg, qos, retain, subIds, state: 'publish' }
+    this.inflight.set(id, out)
+    let p: Promise<unknown> | undefined
+    if (this.persistent) {
+      // an explicit literal (not a spread): one fixed shape for msgpackr's record structures
+      const rec: StoredInflight = { v: 1, clientId: this.clientId, packetId: id, state: 'publish', qos, message: msg, retain }
+      if (subIds !== undefined) rec.subscriptionIds = subIds
+      if (qos === 1) {
+        out.write = { rec, dequeue, state: 'pending' }
+        p = this.broker.inflightWriter.add(out.write)
+      } else {
+        p = this.broker.store.putInflight(rec)
+        dequeue?.()
+      }
+    }
     if (!conn.sendPublish(msg, qos, retain, subIds, id, false, enc)) {
       // too large for the client: the spec says behave as if it was delivered [MQTT-3.1.2-25]
       this.#complete(id)
@@ -146,13 +171,15 @@ export class Session {
     const now = Date.now()
     while (this.#queue.length > 0 && this.inflight.size < conn.sendQuota && !conn.congested) {
       const item = this.#queue.shift()!
-      this.#forgetQueued(item)
       if (item.msg.expiresAt !== undefined && item.msg.expiresAt <= now) {
+        this.#forgetQueued(item)
         this.broker.stats.drop('expired')
         continue
       }
-      if (item.qos === 0) conn.sendPublish(item.msg, 0, item.retain, item.subIds, 0, false, null)
-      else this.#send(conn, item.msg, item.qos, item.retain, item.subIds, null)
+      if (item.qos === 0) {
+        this.#forgetQueued(item)
+        conn.sendPublish(item.msg, 0, item.retain, item.subIds, 0, false, null)
+      } else this.#send(conn, item.msg, item.qos, item.retain, item.subIds, null, this.persistent ? () => this.#forgetQueued(item) : null)
     }
   }
 
@@ -185,8 +212,22 @@ export class Session {
   }
 
   #complete(packetId: number): void {
+    const out = this.inflight.get(packetId)
     this.inflight.delete(packetId)
-    if (this.persistent) void this.broker.store.deleteInflight(this.clientId, packetId)
+    if (!this.persistent) return
+    const w = out?.write
+    if (w !== undefined && this.broker.inflightWriter.cancel(w)) {
+      // acknowledged before its record was written: nothing to delete, only the queue record
+      w.dequeue?.()
+      return
+    }
+    void this.broker.store.deleteInflight(this.clientId, packetId)
+  }
+
+  /** Session end: forgets the window; records not yet written never will be. */
+  dropInflight(): void {
+    for (const out of this.inflight.values()) if (out.write !== undefined) this.broker.inflightWriter.cancel(out.write)
+    this.inflight.clear()
   }
 
   /** After a reconnect with a present session: resend every unacknowledged message with DUP [MQTT-4.4.0-1]. */

@@ -86,7 +86,8 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     conn.sendAck(type, id)
     return
   }
-  Promise.all(acks).then(
+  // one subscriber (the common case) needs no Promise.all
+  ;(acks.length === 1 ? acks[0]! : Promise.all(acks)).then(
     () => {
       if (qos === 1) conn.unacked--
       conn.sendAck(type, id)
