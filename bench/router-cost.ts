@@ -1,7 +1,7 @@
 // Router cost at a fixed load: CPU per proxied message, memory per connection, CPU per connect,
 // for ringmq's router and (same harness, same Mosquitto behind it) HAProxy in TCP mode.
 //
-//   npm run build && node dist/bench/router-cost.js [--idle 5000] [--connects 2000] [--rate 10000] [--seconds 5]
+//   npm run build && node dist/bench/router-cost.js [--idle 5000] [--connects 2000] [--rate 10000] [--seconds 5] [--only ringmq|haproxy]
 //
 // Each proxy fronts one Mosquitto (a C broker, so the figures are the proxy's alone, read from
 // /proc/PID: on-CPU time from schedstat, VmRSS). Messages: 10 publishers and 1 subscriber to
@@ -20,12 +20,16 @@ import { cpuUs, rssKb } from './proc/proc-stat.js'
 import { haproxyConfig } from './targets/haproxy.js'
 
 const { values } = parseArgs({
-  options: { idle: { type: 'string', default: '5000' }, connects: { type: 'string', default: '2000' }, rate: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '5' } },
+  options: { idle: { type: 'string', default: '5000' }, connects: { type: 'string', default: '2000' }, rate: { type: 'string', default: '10000' }, seconds: { type: 'string', default: '5' }, only: { type: 'string' } },
 })
 const IDLE = Number(values.idle)
 const CONNECTS = Number(values.connects)
 const RATE = Number(values.rate)
 const SECONDS = Number(values.seconds)
+/** one proxy only (ringmq or haproxy), e.g. while profiling */
+const ONLY = values.only
+/** extra node flags for the router, e.g. ROUTER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/x' */
+const NODE_ARGS = (process.env.ROUTER_NODE_ARGS ?? '').split(' ').filter(Boolean)
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const CLI = path.join(ROOT, 'dist/src/cli/main.js')
 const procs: ChildProcess[] = []
@@ -170,6 +174,7 @@ async function main(): Promise<void> {
   try {
     const results: Record<string, number | string>[] = []
     for (const kind of ['ringmq', 'haproxy'] as const) {
+      if (ONLY && ONLY !== kind) continue
       const mport = await freePort()
       const mosq = start('mosquitto', ['-p', String(mport)], true)
       await waitPort(mport)
@@ -181,7 +186,7 @@ async function main(): Promise<void> {
         pport = await freePort()
         // connect timeout 5 s like HAProxy's `timeout connect 5s`: Mosquitto's listen backlog is
         // 100, so a burst of connects sees SYNs dropped and resent after a second
-        proxy = start(process.execPath, [CLI, 'router', '--mqtt', `127.0.0.1:${pport}`, '--ring', ring, '--connect-timeout-ms', '5000'])
+        proxy = start(process.execPath, [...NODE_ARGS, CLI, 'router', '--mqtt', `127.0.0.1:${pport}`, '--ring', ring, '--connect-timeout-ms', '5000'])
         await new Promise<void>((resolve) => createInterface({ input: proxy.stdout! }).on('line', (l) => l.includes('"ready"') && resolve()))
       } else {
         pport = await freePort()

@@ -8,8 +8,10 @@
 //
 // Kept lean because every connection pays for it: one Conn object per connection, and the
 // socket event handlers are module-level functions (no closures per connection) that find
-// their Conn through a symbol on the socket. The splice writes chunks as they come and pauses
-// the reading side when the other side's buffer is full (resumed on 'drain'). The client socket
+// their Conn through a symbol on the socket. No timer per connection: the CONNECT deadline and
+// the worker connect timeout are entries in two shared DeadlineQueues. Counters are plain
+// numbers. The splice writes chunks as they come and pauses the reading side when the other
+// side's buffer is full (a 'drain' listener is added only then). The client socket
 // keeps reading while its worker is being reached (bytes after the CONNECT are kept, bounded by
 // the CONNECT size limit), which avoids a pause/resume per connection.
 
@@ -19,8 +21,9 @@ import type { HostPort } from '../src/config/flags.js'
 import { connackServerUnavailable, peekConnect } from '../src/mqtt/connect-peek.js'
 import { encodeProxyV2 } from '../src/mqtt/proxy-protocol.js'
 import type { RingWorker } from '../src/ring/spec.js'
+import { DeadlineQueue } from './deadlines.js'
 import type { Membership } from './membership.js'
-import type { CloseReason, RouterMetrics } from './metrics.js'
+import type { CloseReason, RouterCounts, RouterMetrics } from './metrics.js'
 
 export interface EdgeOptions {
   mqtt: HostPort
@@ -53,7 +56,11 @@ class Conn {
   /** index of the next pref to try */
   attempt = 0
   parsedAt = 0
-  timer: NodeJS.Timeout | null = null
+  /** DeadlineQueue sequence numbers, -1 when none is pending */
+  deadline = -1
+  connectTimeout = -1
+  /** a 'drain' listener was added to both sockets (at the first backpressure) */
+  draining = false
   reason: CloseReason | null = null
   constructor(
     readonly edge: Edge,
@@ -65,6 +72,11 @@ export class Edge {
   readonly opts: EdgeOptions
   readonly membership: Membership
   readonly metrics: RouterMetrics
+  readonly counts: RouterCounts
+  /** clients that must have sent their whole CONNECT by then */
+  readonly deadlines: DeadlineQueue<Conn>
+  /** worker connects in progress */
+  readonly connectTimeouts: DeadlineQueue<Tagged>
   #server: net.Server
   #live = new Set<Conn>()
   #closedToWorker = 0
@@ -74,10 +86,13 @@ export class Edge {
     this.opts = opts
     this.membership = membership
     this.metrics = metrics
+    this.counts = metrics.counts
+    this.deadlines = new DeadlineQueue(opts.connectDeadlineMs, onDeadline)
+    this.connectTimeouts = new DeadlineQueue(opts.connectTimeoutMs, onWorkerTimeout)
     this.#server = net.createServer({ noDelay: true }, onAccept)
     // Node closes connections above the limit itself, before any JS runs for them
     this.#server.maxConnections = opts.maxConnections
-    this.#server.on('drop', () => metrics.closed.limit.inc())
+    this.#server.on('drop', () => this.counts.closed.limit++)
     ;(this.#server as net.Server & { [kEdge]?: Edge })[kEdge] = this
   }
 
@@ -107,6 +122,8 @@ export class Edge {
   /** Stops accepting and closes every connection (clients reconnect through another router). */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.deadlines.stop()
+    this.connectTimeouts.stop()
     for (const c of [...this.#live]) {
       c.reason ??= 'shutdown'
       c.worker?.destroy()
@@ -133,15 +150,15 @@ function onAccept(this: net.Server & { [kEdge]?: Edge }, socket: Tagged): void {
   const c = new Conn(edge, socket)
   socket[kConn] = c
   edge.adopt(c)
-  edge.metrics.accepted.inc()
+  edge.counts.accepted++
   socket.on('data', onClientData)
   socket.on('error', onClientError)
   socket.on('close', onClientClose)
-  c.timer = setTimeout(onDeadline, edge.opts.connectDeadlineMs, c)
+  c.deadline = edge.deadlines.add(c)
 }
 
 function onDeadline(c: Conn): void {
-  c.timer = null
+  c.deadline = -1
   if (c.state !== PEEKING) return
   closeClient(c, 'deadline')
 }
@@ -153,7 +170,7 @@ function onDeadline(c: Conn): void {
 function onClientData(this: Tagged, chunk: Buffer): void {
   const c = this[kConn]!
   if (c.state === SPLICED) {
-    if (!c.worker!.write(chunk)) this.pause()
+    if (!c.worker!.write(chunk)) backpressure(c, this)
     return
   }
   if (c.state === CLOSED) return
@@ -169,8 +186,8 @@ function onClientData(this: Tagged, chunk: Buffer): void {
     closeClient(c, r.reason)
     return
   }
-  if (c.timer) clearTimeout(c.timer)
-  c.timer = null
+  c.edge.deadlines.cancel(c.deadline)
+  c.deadline = -1
   c.state = CONNECTING
   c.clientId = r.clientId
   c.protocolVersion = r.protocolVersion
@@ -191,7 +208,7 @@ function route(c: Conn): void {
   }
   c.attempt++
   if (!target) {
-    c.edge.metrics.routeFailures['no-worker'].inc()
+    c.edge.counts.routeFailures['no-worker']++
     c.state = CLOSED
     c.reason = 'no-worker'
     c.client.write(connackServerUnavailable(c.protocolVersion))
@@ -203,9 +220,8 @@ function route(c: Conn): void {
   w[kConn] = c
   c.worker = w
   c.workerId = target.id
-  w.setTimeout(c.edge.opts.connectTimeoutMs)
+  c.connectTimeout = c.edge.connectTimeouts.add(w)
   w.on('connect', onWorkerConnect)
-  w.on('timeout', onWorkerTimeout)
   w.on('error', onWorkerError)
   w.on('close', onWorkerClose)
 }
@@ -213,10 +229,9 @@ function route(c: Conn): void {
 function onWorkerConnect(this: Tagged): void {
   const c = this[kConn]!
   if (c.worker !== this || c.state !== CONNECTING) return
-  this.setTimeout(0)
-  this.off('timeout', onWorkerTimeout)
-  this.off('connect', onWorkerConnect)
   const edge = c.edge
+  edge.connectTimeouts.cancel(c.connectTimeout)
+  c.connectTimeout = -1
   edge.metrics.connectLatency.observe((performance.now() - c.parsedAt) / 1000)
   edge.membership.markUp(c.workerId)
   c.state = SPLICED
@@ -227,8 +242,6 @@ function onWorkerConnect(this: Tagged): void {
   this.write(c.buf!)
   c.buf = null
   this.on('data', onWorkerData)
-  client.on('drain', onDrain)
-  this.on('drain', onDrain)
   client.on('end', onEnd)
   this.on('end', onEnd)
   if (client.isPaused()) client.resume()
@@ -236,7 +249,9 @@ function onWorkerConnect(this: Tagged): void {
 
 /** A failed attempt: mark the worker down (see Membership.timedOut for timeouts) and try the next pref. */
 function attemptFailed(c: Conn, w: Tagged, why: 'connect-refused' | 'connect-timeout' | 'connect-error', detail: string): void {
-  c.edge.metrics.routeFailures[why].inc()
+  c.edge.counts.routeFailures[why]++
+  c.edge.connectTimeouts.cancel(c.connectTimeout)
+  c.connectTimeout = -1
   if (why === 'connect-timeout') c.edge.membership.timedOut(c.workerId, c.edge.opts.connectTimeoutMs)
   else c.edge.membership.markDown(c.workerId, detail)
   c.worker = null
@@ -244,9 +259,10 @@ function attemptFailed(c: Conn, w: Tagged, why: 'connect-refused' | 'connect-tim
   if (c.state === CONNECTING) route(c)
 }
 
-function onWorkerTimeout(this: Tagged): void {
-  const c = this[kConn]!
-  if (c.worker === this && c.state === CONNECTING) attemptFailed(c, this, 'connect-timeout', 'connect timeout')
+function onWorkerTimeout(w: Tagged): void {
+  const c = w[kConn]!
+  c.connectTimeout = -1
+  if (c.worker === w && c.state === CONNECTING) attemptFailed(c, w, 'connect-timeout', 'connect timeout')
 }
 
 function onWorkerError(this: Tagged, err: NodeJS.ErrnoException): void {
@@ -268,7 +284,17 @@ function onWorkerClose(this: Tagged, hadError: boolean): void {
 }
 
 function onWorkerData(this: Tagged, chunk: Buffer): void {
-  if (!this[kConn]!.client.write(chunk)) this.pause()
+  const c = this[kConn]!
+  if (!c.client.write(chunk)) backpressure(c, this)
+}
+
+/** `from`'s peer has a full buffer: stop reading `from` until the peer drains. */
+function backpressure(c: Conn, from: Tagged): void {
+  from.pause()
+  if (c.draining) return
+  c.draining = true
+  c.client.on('drain', onDrain)
+  c.worker!.on('drain', onDrain)
 }
 
 function onDrain(this: Tagged): void {
@@ -292,13 +318,15 @@ function onClientError(this: Tagged): void {
 
 function onClientClose(this: Tagged): void {
   const c = this[kConn]!
-  if (c.timer) clearTimeout(c.timer)
-  c.timer = null
+  c.edge.deadlines.cancel(c.deadline)
+  c.deadline = -1
+  c.edge.connectTimeouts.cancel(c.connectTimeout)
+  c.connectTimeout = -1
   const wasSpliced = c.state === SPLICED
   c.state = CLOSED
   c.buf = null
   const reason = c.reason ?? 'client-closed'
-  c.edge.metrics.closed[reason].inc()
+  c.edge.counts.closed[reason]++
   c.edge.forget(c)
   const w = c.worker
   if (w && !w.destroyed) {

@@ -1,5 +1,5 @@
-// The router's instruments on its one registry. Labelled children are created once here, so the
-// per-connection path only does `child.inc()`.
+// The router's instruments on its one registry. The connection path bumps plain numbers
+// (RouterMetrics.counts) and observes one histogram; counters read the numbers at scrape time.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
@@ -30,18 +30,56 @@ export interface RouterMetricsSources {
   epoch(): number
 }
 
+/** Plain numbers bumped on the connection path; exported as counters at scrape time. */
+export interface RouterCounts {
+  accepted: number
+  closed: Record<CloseReason, number>
+  routeFailures: Record<RouteFailure, number>
+}
+
 export class RouterMetrics {
-  readonly accepted: Counter
-  readonly closed: Record<CloseReason, Counter<string>>
-  readonly routeFailures: Record<RouteFailure, Counter<string>>
+  /**
+   * Bumped as plain numbers (a labelled prom-client child hashes and validates its labels on
+   * every inc); read by the counters' collect().
+   */
+  readonly counts: RouterCounts = {
+    accepted: 0,
+    closed: Object.fromEntries(CLOSE_REASONS.map((r) => [r, 0])) as Record<CloseReason, number>,
+    routeFailures: Object.fromEntries(ROUTE_FAILURES.map((r) => [r, 0])) as Record<RouteFailure, number>,
+  }
   readonly connectLatency: Histogram
 
   constructor(registry: Registry, src: RouterMetricsSources) {
-    this.accepted = new Counter({ name: 'ringmq_router_connections_accepted_total', help: 'TCP connections accepted', registers: [registry] })
-    const closed = new Counter({ name: 'ringmq_router_connections_closed_total', help: 'client connections closed, by reason', labelNames: ['reason'], registers: [registry] })
-    this.closed = Object.fromEntries(CLOSE_REASONS.map((r) => [r, closed.labels(r)])) as unknown as Record<CloseReason, Counter<string>>
-    const failures = new Counter({ name: 'ringmq_router_route_failures_total', help: 'failed attempts to reach a worker, by reason', labelNames: ['reason'], registers: [registry] })
-    this.routeFailures = Object.fromEntries(ROUTE_FAILURES.map((r) => [r, failures.labels(r)])) as unknown as Record<RouteFailure, Counter<string>>
+    const counts = this.counts
+    new Counter({
+      name: 'ringmq_router_connections_accepted_total',
+      help: 'TCP connections accepted',
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(counts.accepted)
+      },
+    })
+    new Counter({
+      name: 'ringmq_router_connections_closed_total',
+      help: 'client connections closed, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const r of CLOSE_REASONS) this.labels(r).inc(counts.closed[r])
+      },
+    })
+    new Counter({
+      name: 'ringmq_router_route_failures_total',
+      help: 'failed attempts to reach a worker, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const r of ROUTE_FAILURES) this.labels(r).inc(counts.routeFailures[r])
+      },
+    })
     this.connectLatency = new Histogram({
       name: 'ringmq_router_connect_latency_seconds',
       help: 'from the client CONNECT being parsed to the worker connection being open (including retries)',
