@@ -6,7 +6,14 @@
 //   byte 0      0x10  CONNECT, flags 0 [MQTT-2.2.2-1]   -> anything else: reject 'not-connect'
 //   bytes 1..4  remaining length, varint (<= 4 bytes)   -> malformed: reject 'malformed'
 //   header + remaining length > maxBytes                -> reject 'too-large' (before buffering it)
-//   whole packet buffered                               -> mqtt-packet parses it (3.1, 3.1.1, 5.0)
+//   whole packet buffered                               -> fields read in place (below), else
+//                                                          mqtt-packet parses it (3.1, 3.1.1, 5.0)
+//
+// The common CONNECT (MQIsdp/3 or MQTT/4-5, no 5.0 properties) is read in place, checked the
+// way mqtt-packet checks it: flags [MQTT-3.1.2-3], every length-prefixed field inside the
+// packet. It is the router's per-connect hot path and mqtt-packet's parser costs a packet
+// object, a BufferList and events per call. Anything else (5.0 properties, bridge levels, odd
+// name/level pairs, errors) goes to mqtt-packet, which gives the verdict and the error text.
 
 import mqtt from 'mqtt-packet'
 
@@ -54,6 +61,8 @@ export function peekConnect(buf: Buffer, maxBytes: number): PeekResult {
   const length = pos + remaining
   if (length > maxBytes) return { kind: 'reject', reason: 'too-large', detail: `CONNECT of ${length} bytes exceeds ${maxBytes}` }
   if (buf.length < length) return MORE
+  const fast = readConnect(buf, pos, length)
+  if (fast !== null) return fast
   parser.parse(buf.length === length ? buf : buf.subarray(0, length))
   const { packet, error } = last
   last.packet = undefined
@@ -61,6 +70,57 @@ export function peekConnect(buf: Buffer, maxBytes: number): PeekResult {
   if (error) parser = newParser()
   if (error || !packet || packet.cmd !== 'connect') return malformed(error?.message ?? 'not a CONNECT')
   return { kind: 'connect', clientId: packet.clientId ?? '', protocolVersion: (packet.protocolVersion ?? 4) as 3 | 4 | 5, length }
+}
+
+const FLAG_USERNAME = 0x80
+const FLAG_PASSWORD = 0x40
+const FLAG_WILL_RETAIN = 0x20
+const FLAG_WILL_QOS = 0x18
+const FLAG_WILL = 0x04
+const FLAG_RESERVED = 0x01
+
+/**
+ * The client ID and level of a complete CONNECT whose variable header starts at `pos`, or null
+ * when mqtt-packet must decide (anything but the plain, well-formed case).
+ */
+function readConnect(buf: Buffer, pos: number, end: number): PeekResult | null {
+  if (pos + 12 > end) return null
+  let level: number
+  if (buf[pos] === 0 && buf[pos + 1] === 4 && buf[pos + 2] === 0x4d && buf[pos + 3] === 0x51 && buf[pos + 4] === 0x54 && buf[pos + 5] === 0x54) {
+    level = buf[pos + 6]! // "MQTT"
+    if (level !== 4 && level !== 5) return null
+    pos += 7
+  } else if (buf[pos] === 0 && buf[pos + 1] === 6 && buf[pos + 2] === 0x4d && buf[pos + 3] === 0x51 && buf[pos + 4] === 0x49 && buf[pos + 5] === 0x73 && buf[pos + 6] === 0x64 && buf[pos + 7] === 0x70) {
+    level = buf[pos + 8]!
+    if (level !== 3) return null
+    pos += 9
+  } else {
+    return null
+  }
+  const flags = buf[pos]!
+  if (flags & FLAG_RESERVED) return null
+  if (!(flags & FLAG_WILL) && flags & (FLAG_WILL_RETAIN | FLAG_WILL_QOS)) return null
+  pos += 3 // flags, keep alive
+  if (level === 5) {
+    // properties: only an empty set is read here
+    if (pos >= end || buf[pos] !== 0) return null
+    pos++
+    if (flags & FLAG_WILL) return null
+  }
+  if (pos + 2 > end) return null
+  const idLength = buf.readUInt16BE(pos)
+  pos += 2
+  if (pos + idLength > end) return null
+  const clientId = buf.toString('utf8', pos, pos + idLength)
+  pos += idLength
+  // will topic, will payload, username, password: each a 2-byte length and that many bytes
+  let fields = (flags & FLAG_WILL ? 2 : 0) + (flags & FLAG_USERNAME ? 1 : 0) + (flags & FLAG_PASSWORD ? 1 : 0)
+  for (; fields > 0; fields--) {
+    if (pos + 2 > end) return null
+    pos += 2 + buf.readUInt16BE(pos)
+    if (pos > end) return null
+  }
+  return { kind: 'connect', clientId, protocolVersion: level as 3 | 4 | 5, length: end }
 }
 
 function malformed(detail: string): PeekResult {

@@ -61,6 +61,40 @@ describe('peekConnect', () => {
     expect(peekConnect(connect(5, 'after'), MAX)).toMatchObject({ kind: 'connect', clientId: 'after' })
   })
 
+  it('reads CONNECTs in place exactly as mqtt-packet parses them', () => {
+    const will = { topic: 'w/t', payload: Buffer.from('gone'), qos: 1 as const, retain: true }
+    const variants: Buffer[] = []
+    for (const v of [3, 4, 5] as const) {
+      for (const extra of [{}, { username: 'u' }, { username: 'u', password: Buffer.from('pw') }, { will }, { will, username: 'ü', password: Buffer.alloc(3) }, { clean: false, keepalive: 0 }]) {
+        for (const id of ['a', 'dévice-€', 'y'.repeat(200), ...(v === 3 || 'clean' in extra ? [] : [''])]) variants.push(connect(v, id, extra))
+      }
+    }
+    for (const bytes of variants) {
+      const p = mqtt.parser()
+      let parsed: mqtt.IConnectPacket | undefined
+      p.on('packet', (packet) => (parsed = packet as mqtt.IConnectPacket))
+      p.parse(bytes)
+      expect(peekConnect(bytes, MAX)).toEqual({ kind: 'connect', clientId: parsed!.clientId, protocolVersion: parsed!.protocolVersion, length: bytes.length })
+    }
+  })
+
+  it('rejects bad connect flags and fields that overrun the packet', () => {
+    const flagsAt = (b: Buffer): number => (b[3] === 6 ? 11 : 9) // after name and level
+    const reserved = connect(4, 'r')
+    reserved[flagsAt(reserved)]! |= 0x01 // [MQTT-3.1.2-3]
+    const willQosNoWill = connect(4, 'q')
+    willQosNoWill[flagsAt(willQosNoWill)]! |= 0x08 // [MQTT-3.1.2-13]
+    const willRetainNoWill = connect(3, 'q')
+    willRetainNoWill[flagsAt(willRetainNoWill)]! |= 0x20 // [MQTT-3.1.2-15]
+    const shortUser = connect(4, 'u', { username: 'user' })
+    shortUser.writeUInt16BE(50, shortUser.length - 6) // username length past the end
+    const shortId = connect(4, 'abc')
+    shortId.writeUInt16BE(9, shortId.length - 5) // client ID length past the end
+    for (const bad of [reserved, willQosNoWill, willRetainNoWill, shortUser, shortId]) {
+      expect(peekConnect(bad, MAX)).toMatchObject({ kind: 'reject', reason: 'malformed' })
+    }
+  })
+
   it('builds CONNACK server unavailable in the client version', () => {
     const p4 = mqtt.parser({ protocolVersion: 4 })
     const p5 = mqtt.parser({ protocolVersion: 5 })
