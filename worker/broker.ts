@@ -22,6 +22,7 @@ import { InflightWriter } from './inflight-writer.js'
 import { standaloneFabric, type BrokerSurface, type Fabric, type GroupKey, type RetainedStamp, type RouteChange } from './fabric.js'
 import { deliverLocal, fanout } from './fanout.js'
 import { registerWorkerMetrics, Stats } from './metrics.js'
+import { refuseWithConnack } from './refuse.js'
 import { RetainedSet, type RetainedRecord } from './retained.js'
 import { NEVER_EXPIRES, Session } from './session.js'
 import { SharedGroup, toStored, type Subscription, type TrieEntry } from './subscription.js'
@@ -51,6 +52,8 @@ export interface BrokerOptions {
 export type PendingWill = StoredWill & { expiryInterval?: number }
 
 const TICK_MS = 1000
+/** connections over --max-connections that may wait for their CONNECT to get a refusing CONNACK */
+const MAX_REFUSING = 64
 
 export class Broker implements BrokerSurface {
   readonly workerId: string
@@ -86,6 +89,7 @@ export class Broker implements BrokerSurface {
   #ticks = 0
   #proxyProtocol: boolean
   #closing = false
+  #refusing = 0
 
   constructor(opts: BrokerOptions) {
     this.workerId = opts.id
@@ -188,7 +192,8 @@ export class Broker implements BrokerSurface {
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
-      server.listen(at.port, at.host, () => resolve())
+      // a deep accept queue: a router restart or a network blip reconnects thousands of clients at once
+      server.listen({ port: at.port, host: at.host, backlog: 4096 }, () => resolve())
     })
     const addr = server.address() as AddressInfo
     return { host: addr.address, port: addr.port }
@@ -197,10 +202,30 @@ export class Broker implements BrokerSurface {
   /** Takes a freshly accepted socket. */
   accept(socket: net.Socket): void {
     this.stats.accepted++
-    if (this.#closing || this.connections.size >= this.limits.maxConnections) {
-      this.stats.refused.max_connections = (this.stats.refused.max_connections ?? 0) + 1
-      this.log.warn('connection refused', { reason: 'max_connections', remote: `${socket.remoteAddress}:${socket.remotePort}` })
+    if (this.#closing) {
       socket.destroy()
+      return
+    }
+    if (this.connections.size >= this.limits.maxConnections) {
+      this.log.warn('connection refused', { reason: 'max_connections', remote: `${socket.remoteAddress}:${socket.remotePort}` })
+      // counted once: 'max_connections_connack' when answered with CONNACK 0x97 / 0x03,
+      // 'max_connections' when closed without (at accept, or no CONNECT in time)
+      const refused = (answered: boolean): void => {
+        const reason = answered ? 'max_connections_connack' : 'max_connections'
+        this.stats.refused[reason] = (this.stats.refused[reason] ?? 0) + 1
+      }
+      // a bounded number of sockets may wait for their CONNECT; not behind the PROXY
+      // protocol, where a header would come first
+      if (this.#proxyProtocol || this.#refusing >= MAX_REFUSING) {
+        refused(false)
+        socket.destroy()
+        return
+      }
+      this.#refusing++
+      refuseWithConnack(socket, this.limits.connectTimeoutMs, (answered) => {
+        this.#refusing--
+        refused(answered)
+      })
       return
     }
     if (this.#proxyProtocol) {

@@ -148,13 +148,34 @@ describe('bad input', () => {
 
   it('refuses connections over --max-connections and keeps the others', async () => {
     const raws = await Promise.all(Array.from({ length: 55 }, () => RawClient.open(w)))
-    await waitFor(() => raws.filter((r) => r.socket.destroyed || r.socket.readyState !== 'open').length >= 5, 10_000, 'refusals')
+    // the ones over the limit wait for a CONNECT (to answer CONNACK 0x03/0x97) until the deadline, then close
+    const end0 = Date.now() + 10_000
+    while ((await metric(w, 'ringmq_connections_refused_total', { reason: 'max_connections' })) < 5 && Date.now() < end0) await new Promise((r) => setTimeout(r, 50))
     expect(await metric(w, 'ringmq_connections_refused_total', { reason: 'max_connections' })).toBeGreaterThanOrEqual(5)
     for (const r of raws) r.destroy()
     await Promise.all(raws.map((r) => r.closed))
     const open = async (): Promise<number> => metric(w, 'ringmq_connections')
     const end = Date.now() + 10_000
     while ((await open()) >= 50 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+    await stillServing()
+  })
+
+  it('answers a CONNECT over --max-connections with CONNACK 0x03 (3.1.1) / 0x97 (5.0) and counts it', async () => {
+    const before = await metric(w, 'ringmq_connections_refused_total', { reason: 'max_connections_connack' })
+    const raws = await Promise.all(Array.from({ length: 55 }, () => RawClient.open(w)))
+    const acks = (await Promise.all(raws.map((r, i) => r.connect(`full-${i}`, 4)))) as Array<{ returnCode?: number }>
+    const refused = acks.filter((a) => a.returnCode !== 0)
+    expect(refused.length).toBeGreaterThanOrEqual(5)
+    expect(refused.every((a) => a.returnCode === 3)).toBe(true)
+    const v5 = await RawClient.open(w, 5)
+    const ack5 = (await v5.connect('full-v5', 5)) as { reasonCode?: number }
+    expect(ack5.reasonCode).toBe(0x97)
+    await v5.closed
+    expect(await metric(w, 'ringmq_connections_refused_total', { reason: 'max_connections_connack' })).toBe(before + refused.length + 1)
+    for (const r of raws) r.destroy()
+    await Promise.all(raws.map((r) => r.closed))
+    const end = Date.now() + 10_000
+    while ((await metric(w, 'ringmq_connections')) >= 50 && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
     await stillServing()
   })
 })
