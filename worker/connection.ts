@@ -6,7 +6,10 @@
 //   handlers ─> write()/sendPublish() ─> out batch ─> one socket.write per turn (Broker.flush)
 
 import type { Socket } from 'node:net'
-import mqtt, { type Packet } from 'mqtt-packet'
+import mqtt, { type Packet, type Parser } from 'mqtt-packet'
+
+/** mqtt-packet's parser keeps its options (the protocol version) in `settings`. */
+type SettingsParser = Parser & { settings: { protocolVersion?: number } }
 import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
 import type { Logger } from '../src/log.js'
 import type { Broker, PendingWill } from './broker.js'
@@ -32,6 +35,72 @@ export enum ConnState {
 
 const PINGRESP = Buffer.from([0xd0, 0x00])
 
+// Socket listeners shared by every connection (no closures per connection); the socket
+// carries its Connection until it closes.
+const CONN = Symbol('ringmq.connection')
+type ConnSocket = Socket & { [CONN]?: Connection | undefined }
+function onSocketData(this: ConnSocket, chunk: Buffer): void {
+  this[CONN]?.onData(chunk)
+}
+function onSocketError(this: ConnSocket, err: Error): void {
+  this[CONN]?.close('socket_error', err)
+}
+function onSocketClose(this: ConnSocket): void {
+  this[CONN]?.socketClosed()
+}
+function onSocketDrain(this: ConnSocket): void {
+  this[CONN]?.session?.drain()
+}
+
+/**
+ * CONNECT deadlines of one broker. Every connection gets the same timeout, so deadlines come
+ * in accept order: a FIFO and one timer replace a timer per connection.
+ */
+class ConnectDeadlines {
+  #queue: { conn: Connection; at: number }[] = []
+  #head = 0
+  #timer: NodeJS.Timeout | null = null
+
+  constructor(readonly timeoutMs: number) {}
+
+  add(conn: Connection): void {
+    this.#queue.push({ conn, at: Date.now() + this.timeoutMs })
+    if (this.#timer === null) this.#arm(this.timeoutMs)
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#fire, Math.max(1, ms))
+    // open connections keep the process alive, not their deadlines
+    this.#timer.unref()
+  }
+
+  #fire = (): void => {
+    this.#timer = null
+    const now = Date.now()
+    const q = this.#queue
+    while (this.#head < q.length && q[this.#head]!.at <= now) q[this.#head++]!.conn.connectDeadline()
+    if (this.#head > 1024 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head)
+      this.#head = 0
+    }
+    if (this.#head < this.#queue.length) this.#arm(this.#queue[this.#head]!.at - now)
+    else {
+      this.#queue = []
+      this.#head = 0
+    }
+  }
+}
+
+const deadlines = new WeakMap<Broker, ConnectDeadlines>()
+function connectDeadlines(broker: Broker): ConnectDeadlines {
+  let d = deadlines.get(broker)
+  if (d === undefined) {
+    d = new ConnectDeadlines(broker.limits.connectTimeoutMs)
+    deadlines.set(broker, d)
+  }
+  return d
+}
+
 export class Connection implements FrameSink {
   state: ConnState = ConnState.New
   version: 3 | 4 | 5 = 4
@@ -51,12 +120,11 @@ export class Connection implements FrameSink {
   aliasOutMax = 0
   keepaliveMs = 0
   lastActivity = Date.now()
-  log: Logger
   /** packets received while CONNECT is being processed */
   pending: Packet[] | null = null
-  readonly remote: string
 
-  #parser = mqtt.parser({})
+  #remote: string | undefined
+  #log: Logger | null = null
   #reader: FrameReader
   #out: Buffer[] = []
   #outBytes = 0
@@ -65,27 +133,45 @@ export class Connection implements FrameSink {
   #closeReason = ''
 
   constructor(readonly broker: Broker, readonly socket: Socket, remote?: string) {
-    this.remote = remote ?? `${socket.remoteAddress}:${socket.remotePort}`
-    this.log = broker.log
+    this.#remote = remote
     this.#reader = new FrameReader(broker.limits.maxPacketSize)
-    socket.setNoDelay(true)
-    this.#parser.on('packet', (p: Packet) => this.#onPacket(p))
-    this.#parser.on('error', (err: Error) => this.#onParseError(err))
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('error', (err: Error) => this.close(`socket_error`, err))
-    socket.on('close', () => this.close(this.#closeReason || 'client_closed'))
-    socket.on('drain', () => this.session?.drain())
-    this.#timer = setTimeout(() => {
-      if (this.state === ConnState.New) this.protocolError('connect_timeout', null)
-    }, broker.limits.connectTimeoutMs)
+    // the server socket was created with noDelay; listeners are shared functions, not closures
+    ;(socket as ConnSocket)[CONN] = this
+    socket.on('data', onSocketData)
+    socket.on('error', onSocketError)
+    socket.on('close', onSocketClose)
+    socket.on('drain', onSocketDrain)
+    connectDeadlines(broker).add(this)
+  }
+
+  /** Peer address; looked up on first use (getpeername is a system call most connections never need). */
+  get remote(): string {
+    return (this.#remote ??= `${this.socket.remoteAddress}:${this.socket.remotePort}`)
+  }
+
+  /** The broker's logger, or once connected a child naming the client, made on first use. */
+  get log(): Logger {
+    if (this.#log !== null) return this.#log
+    if (this.state !== ConnState.Connected) return this.broker.log
+    return (this.#log = this.broker.log.child({ clientId: this.clientId }))
+  }
+
+  /** The CONNECT deadline passed (called by the broker-wide deadline queue). */
+  connectDeadline(): void {
+    if (this.state === ConnState.New) this.protocolError('connect_timeout', null)
+  }
+
+  /** socket 'close' */
+  socketClosed(): void {
+    this.close(this.#closeReason || 'client_closed')
   }
 
   /** Feeds bytes that arrived before this connection existed (after a PROXY header). */
   feed(chunk: Buffer): void {
-    this.#onData(chunk)
+    this.onData(chunk)
   }
 
-  #onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.state === ConnState.Closed) return
     this.broker.stats.bytesIn += chunk.length
     this.lastActivity = Date.now()
@@ -103,7 +189,34 @@ export class Connection implements FrameSink {
   }
 
   fallback(frame: Buffer): void {
-    this.#parser.parse(frame)
+    // One mqtt-packet parser serves every connection: it is only ever given one whole packet,
+    // so it holds no state between calls, and building one per connection (a stream and a
+    // buffer list) cost more than the rest of a connect. A re-entrant call gets its own.
+    let parser = Connection.#parser
+    if (Connection.#target !== null) parser = Connection.#makeParser()
+    const prev = Connection.#target
+    Connection.#target = this
+    // the version decides how 5.0 packets (properties) are read
+    parser.settings = { protocolVersion: this.version }
+    try {
+      parser.parse(frame)
+    } finally {
+      Connection.#target = prev
+    }
+  }
+
+  static #target: Connection | null = null
+  static #parser = Connection.#makeParser()
+
+  static #makeParser(): SettingsParser {
+    const parser = mqtt.parser({})
+    parser.on('packet', (p: Packet) => Connection.#target!.#onPacket(p))
+    parser.on('error', (err: Error) => {
+      // after an error mqtt-packet keeps parts of its state (read position): never reuse it
+      if (Connection.#parser === parser) Connection.#parser = Connection.#makeParser()
+      Connection.#target!.#onParseError(err)
+    })
+    return parser as SettingsParser
   }
 
   error(reason: 'packet_too_large' | 'malformed_length'): void {
@@ -222,6 +335,7 @@ export class Connection implements FrameSink {
     if (this.state === ConnState.Closed) return
     const wasConnected = this.state === ConnState.Connected
     this.state = ConnState.Closed
+    ;(this.socket as ConnSocket)[CONN] = undefined
     if (this.#timer) clearTimeout(this.#timer)
     this.#timer = null
     this.broker.stats.close(reason)
@@ -237,8 +351,6 @@ export class Connection implements FrameSink {
 
   /** Arms the keepalive check: close after 1.5 x the keepalive without a packet [MQTT-3.1.2-22]. */
   startKeepalive(seconds: number): void {
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
     this.keepaliveMs = seconds * 1000
     if (seconds > 0) this.#armKeepalive(this.keepaliveMs * 1.5)
   }

@@ -9,6 +9,10 @@ import type { PendingWill } from '../broker.js'
 import { NEVER_EXPIRES, Session } from '../session.js'
 import { RC, RC4 } from '../reason-codes.js'
 
+// 3.1/3.1.1 CONNACK accepted, session present or not [MQTT-3.2.2-1]; shared, never modified
+const CONNACK_NEW = Buffer.from([0x20, 0x02, 0x00, 0x00])
+const CONNACK_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
+
 export function handleConnect(conn: Connection, packet: IConnectPacket): void {
   const b = conn.broker
   const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5
@@ -171,13 +175,13 @@ function finishConnect(conn: Connection, p: ConnectParams): void {
     if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive
     conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties: ack })
   } else {
-    conn.send({ cmd: 'connack', sessionPresent, returnCode: 0 })
+    conn.write(sessionPresent ? CONNACK_PRESENT : CONNACK_NEW)
+    conn.countOut('connack')
   }
 
   conn.state = ConnState.Connected
   conn.session = session
   session.conn = conn
-  conn.log = b.log.child({ clientId: p.clientId })
   conn.startKeepalive(keepalive)
   // resend unacknowledged messages of a present session, then the queue [MQTT-4.4.0-1]
   if (sessionPresent) session.resume()
