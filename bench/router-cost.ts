@@ -6,7 +6,8 @@
 // Each proxy fronts one Mosquitto (a C broker, so the figures are the proxy's alone, read from
 // /proc/PID: on-CPU time from schedstat, VmRSS). Messages: 10 publishers and 1 subscriber to
 // bench/# all through the proxy, QoS 0, 64-byte payloads at a fixed total rate; every message
-// crosses the proxy twice (publisher -> broker, broker -> subscriber).
+// crosses the proxy twice (publisher -> broker, broker -> subscriber). The router runs with
+// `node --max-semi-space-size=1` (see docs/router.md, Cost); ROUTER_NODE_ARGS overrides it.
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -28,8 +29,11 @@ const RATE = Number(values.rate)
 const SECONDS = Number(values.seconds)
 /** one proxy only (ringmq or haproxy), e.g. while profiling */
 const ONLY = values.only
-/** extra node flags for the router, e.g. ROUTER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/x' */
-const NODE_ARGS = (process.env.ROUTER_NODE_ARGS ?? '').split(' ').filter(Boolean)
+/**
+ * node flags for the router: by default the young-generation cap recommended for routers in
+ * docs/router.md; ROUTER_NODE_ARGS replaces them (e.g. '' for none, or add '--cpu-prof --cpu-prof-dir=/tmp/x')
+ */
+const NODE_ARGS = (process.env.ROUTER_NODE_ARGS ?? '--max-semi-space-size=1').split(' ').filter(Boolean)
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..')
 const CLI = path.join(ROOT, 'dist/src/cli/main.js')
 const procs: ChildProcess[] = []
