@@ -56,6 +56,8 @@ export class InflightWriter {
         resolve = res
         reject = rej
       })
+      // records drained from a queue have no publisher waiting: a failed commit must not be an unhandled rejection
+      promise.catch(() => undefined)
       b = { writes: [], promise, resolve, reject }
       this.#batch = b
     }
