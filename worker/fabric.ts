@@ -53,7 +53,7 @@ export interface Fabric {
   /** The last local subscription to this route went away. */
   routeRemoved(route: RouteChange): void
   /** Peers (never this worker) with interest matching `topic`. Synchronous: a trie lookup. */
-  remoteInterest(topic: string): RemoteInterest[]
+  remoteInterest(topic: string): readonly RemoteInterest[]
   /**
    * Sends `msg` to one peer (batched per link). For QoS 0 returns undefined; for QoS 1/2 a
    * promise resolved once the peer has delivered or durably queued it, rejected if the peer
@@ -84,7 +84,10 @@ export interface BrokerSurface {
   applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void
   /** Every retained message (and tombstone: msg null) held locally, with its stored stamp, for seeding at start. */
   listRetained(): Iterable<{ topic: string; msg: BrokerMessage | null; stamp?: RetainedStamp }>
-  /** End the live session of `clientId` here, if any (take-over from another worker; 5.0 reason 0x8E). */
+  /**
+   * End the session of `clientId` here, if any (take-over from another worker; 5.0 reason
+   * 0x8E to a live connection). Its will is published before the promise resolves.
+   */
   endSession(clientId: string, reasonCode: number): Promise<void>
   /** The local route set with reference counts, for link-start snapshots. */
   routeSnapshot(): Array<RouteChange & { count: number }>

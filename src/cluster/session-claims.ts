@@ -1,7 +1,8 @@
 // Session take-over across workers. Before worker B answers CONNACK it claims the client ID:
 //
 //   B --SessionClaim{client_id, claim_id}--> every OTHER worker in prefs(clientId) that is up
-//   X: broker.endSession(clientId, 0x8E)  (DISCONNECT "session taken over", will if expiry 0)
+//   X: broker.endSession(clientId, 0x8E)  (DISCONNECT "session taken over"; the session ends on X,
+//      so its will, or a pending delayed will, is published there before X answers)
 //   B <--SessionClaimAck{claim_id}---------- X
 //
 // claim() resolves when every asked worker answered, or after `timeoutMs` (default 1 s), or
