@@ -51,7 +51,7 @@ export function fanout(b: Broker, msg: BrokerMessage, acks: Promise<unknown>[] |
  * member or which remote worker gets the message. Round-robin over all members: a worker with
  * more members gets proportionally more messages.
  */
-function chooseGroups(b: Broker, local: readonly TrieEntry[], remote: RemoteInterest[]): { local: Set<GroupKey>; remote: Map<string, GroupKey[]> } {
+function chooseGroups(b: Broker, local: readonly TrieEntry[], remote: readonly RemoteInterest[]): { local: Set<GroupKey>; remote: Map<string, GroupKey[]> } {
   const counts = new Map<GroupKey, number>()
   for (const e of local) if (e.kind === 'group' && e.members.length > 0) counts.set(e.key, e.members.length)
   const keys = new Set<GroupKey>(counts.keys())

@@ -19,8 +19,9 @@ import type { BrokerMessage } from '../mqtt/message.js'
 import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
 import { encodeMessage } from './message-codec.js'
+import { packEntries, type PackedEntry } from './packed-batch.js'
 import type { Link } from './peer-link.js'
-import type { PbForwardedMessage, PbPublishAck } from './proto-types.js'
+import type { PbForwardedMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 
 export interface ForwarderOptions {
   /** per-peer bound on unsent messages */
@@ -38,16 +39,20 @@ interface Pending {
   startedAt: number
 }
 
-interface Queued {
-  pb: Partial<PbForwardedMessage>
+interface Queued extends PackedEntry {
   size: number
 }
+
+/** Hello.protocol from which a peer reads PublishBatch.packed (packed-batch.ts). */
+export const PACKED_BATCH_REVISION = 2
 
 /** rough wire size of one message, for the byte bounds */
 const sizeOf = (msg: BrokerMessage): number => msg.payload.length + Buffer.byteLength(msg.topic) + 64
 
 class PeerQueue {
   link: Link | undefined
+  /** the peer reads packed batches (its Hello.protocol) */
+  packed = false
   queue: Queued[] = []
   queuedBytes = 0
   pending = new Map<number, Pending>()
@@ -80,9 +85,11 @@ export class Forwarder {
     return this.#peers.get(peerId)?.queue.length ?? 0
   }
 
-  attach(link: Link): void {
+  /** A link is up; `protocol` is the wire revision from the peer's Hello. */
+  attach(link: Link, protocol = 1): void {
     const q = this.#peer(link.peerId)
     q.link = link
+    q.packed = protocol >= PACKED_BATCH_REVISION
     q.blocked = false
   }
 
@@ -92,7 +99,7 @@ export class Forwarder {
     if (!q || q.link !== link) return
     q.link = undefined
     const err = errPeerDown(`link to ${peerId} lost`)
-    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.pb.qos === 0).length)
+    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.msg.qos === 0).length)
     q.queue = []
     q.queuedBytes = 0
     for (const p of q.pending.values()) {
@@ -110,7 +117,8 @@ export class Forwarder {
       return this.#drop(peerId, msg, 'buffer_full', errBufferFull(peerId))
     }
     const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
-    q.queue.push({ pb: encodeMessage(msg, msgId, groups, normal), size })
+    // encoded at flush, in the form the peer reads
+    q.queue.push({ msg, msgId, groups, normal, size })
     q.queuedBytes += size
     let done: Promise<void> | undefined
     if (msgId !== 0) {
@@ -161,11 +169,14 @@ export class Forwarder {
       let n = 0
       let bytes = 0
       while (n < q.queue.length && n < this.#o.maxBatch && (n === 0 || bytes + q.queue[n]!.size <= this.#o.maxBatchBytes)) bytes += q.queue[n++]!.size
-      const messages = q.queue.splice(0, n).map((m) => m.pb)
+      const entries = q.queue.splice(0, n)
       q.queuedBytes -= bytes
-      const ok = q.link.send({ body: 'publish_batch', publish_batch: { batch_id: this.#nextBatchId++, messages: messages as PbForwardedMessage[] } })
+      const batch: Partial<PbPublishBatch> = q.packed
+        ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries) }
+        : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
+      const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
       this.#o.metrics.forwardBatches.inc({ peer: peerId })
-      this.#o.metrics.forwardMessages.inc({ peer: peerId }, messages.length)
+      this.#o.metrics.forwardMessages.inc({ peer: peerId }, entries.length)
       if (!ok) {
         const link = q.link
         q.blocked = true

@@ -40,6 +40,7 @@ import type { ApplyRingResult, AdminHandlers, LocateInfo, StatusInfo } from './a
 import { startPeerServer, type GrpcServerHandle } from './grpc-server.js'
 import { Hlc, type HlcStore } from './hlc.js'
 import { decodeMessage } from './message-codec.js'
+import { unpackEntries, type PackedEntry } from './packed-batch.js'
 import { FabricMetrics } from './metrics.js'
 import { Forwarder } from './forwarder.js'
 import { PeerLinks, type Link, type PeerLinkHooks } from './peer-link.js'
@@ -181,7 +182,7 @@ class GrpcFabricImpl implements GrpcFabric {
     this.fabric = {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
       routeRemoved: (r: RouteChange) => this.#routes.removed(r),
-      remoteInterest: (topic: string): RemoteInterest[] => this.#routes.table.match(topic, (id) => this.#links.isUp(id)),
+      remoteInterest: (topic: string): readonly RemoteInterest[] => this.#routes.table.match(topic, (id) => this.#links.isUp(id)),
       forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean) => this.#forwarder.forward(workerId, msg, groups, normal),
       retainedChanged: (topic: string, msg: BrokerMessage | null) => this.#retained.localChange(topic, msg),
       claimSession: (clientId: string) => this.#claimSession(clientId),
@@ -323,7 +324,7 @@ class GrpcFabricImpl implements GrpcFabric {
   }
 
   #onUp(link: Link, hello: PbHello): void {
-    this.#forwarder.attach(link)
+    this.#forwarder.attach(link, hello.protocol)
     this.#routes.sendSnapshot(link)
     this.#retained.compare(link, hello.retained_digest, true)
     this.#checkEpoch(link, hello.epoch)
@@ -404,8 +405,19 @@ class GrpcFabricImpl implements GrpcFabric {
   }
 
   #onBatch(link: Link, batch: PbPublishBatch): void {
-    this.#metrics.receivedMessages.inc({ peer: link.peerId }, batch.messages.length)
-    const receiving = (this.#receiving.get(link) ?? 0) + batch.messages.length
+    let entries: PackedEntry[]
+    if (batch.packed.length > 0) {
+      entries = []
+      try {
+        unpackEntries(batch.packed, (e) => entries.push(e))
+      } catch (err) {
+        // a peer of the same cluster never sends this: nothing of the batch is delivered
+        this.#log.warn('malformed packed batch', { peer: link.peerId, err: err as Error })
+        return
+      }
+    } else entries = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
+    this.#metrics.receivedMessages.inc({ peer: link.peerId }, entries.length)
+    const receiving = (this.#receiving.get(link) ?? 0) + entries.length
     this.#receiving.set(link, receiving)
     const max = this.#o.maxReceiving ?? 10_000
     if (receiving > max) link.pause()
@@ -414,14 +426,14 @@ class GrpcFabricImpl implements GrpcFabric {
       this.#receiving.set(link, n)
       if (link.paused && n <= max / 2) link.resume()
     }
-    for (const pb of batch.messages) {
+    for (const e of entries) {
       let done: Promise<void>
       try {
-        done = this.#o.broker.deliverForwarded(decodeMessage(pb), pb.groups, pb.normal)
+        done = this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal)
       } catch (err) {
         done = Promise.reject(err)
       }
-      const id = pb.msg_id
+      const id = e.msgId
       done.then(
         () => {
           settled()

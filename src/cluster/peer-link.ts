@@ -47,6 +47,9 @@ const BACKOFF_CAP_MS = 5_000
 type Call = grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> | grpc.ServerDuplexStream<PbPeerMessage, PbPeerMessage>
 
 /** One established stream to a peer. */
+/** Hello.protocol: the wire revision this worker speaks (2: reads PublishBatch.packed). */
+export const WIRE_PROTOCOL = 2
+
 export class Link {
   readonly peerId: string
   /** worker ID of the side that dialed this stream */
@@ -288,12 +291,12 @@ export class PeerLinks {
       settled = true
       clearTimeout(helloTimeout)
       const peerId = msg.hello.worker_id
-      if (!expected) call.write({ body: 'hello', hello: { ...this.#o.events.hello(), worker_id: me, protocol: 1 } } as PbPeerMessage)
+      if (!expected) call.write({ body: 'hello', hello: { ...this.#o.events.hello(), worker_id: me, protocol: WIRE_PROTOCOL } } as PbPeerMessage)
       link = new Link(peerId, expected ? me : peerId, call)
       if (expected) this.#dialEnded(expected, true)
       this.#register(link, msg.hello)
     })
-    if (expected) call.write({ body: 'hello', hello: { ...this.#o.events.hello(), worker_id: me, protocol: 1 } } as PbPeerMessage)
+    if (expected) call.write({ body: 'hello', hello: { ...this.#o.events.hello(), worker_id: me, protocol: WIRE_PROTOCOL } } as PbPeerMessage)
   }
 
   #register(link: Link, hello: PbHello): void {

@@ -39,7 +39,7 @@ export interface PbForwardedMessage {
   groups: string[]
   normal: boolean
 }
-export interface PbPublishBatch { batch_id: number; messages: PbForwardedMessage[] }
+export interface PbPublishBatch { batch_id: number; messages: PbForwardedMessage[]; packed: Buffer }
 export interface PbPublishAck { msg_ids: number[]; failed_ids: number[] }
 export interface PbRetainedSet { topic: string; message: PbForwardedMessage | null; hlc: PbHlc | null; writer: string }
 export interface PbRetainedStamp { topic: string; hlc: PbHlc | null; writer: string; tombstone: boolean }

@@ -21,11 +21,16 @@ interface WorkerInterest {
 
 type TrieValue = Map<string, WorkerInterest>
 
+/** topics whose match result is kept; past this the cache starts over */
+const MATCH_CACHE_MAX = 10_000
+
 export type DeltaResult = 'applied' | 'gap' | 'stale'
 
 export class RouteTable {
   #peers = new Map<string, RouteSet>()
   #trie = new FilterTrie<TrieValue>()
+  /** topic -> match result over every peer, up or not; emptied by any route change */
+  #cache = new Map<string, RemoteInterest[]>()
 
   /** The replica of `workerId`'s route set (created empty on first use). */
   replica(workerId: string): RouteSet {
@@ -89,12 +94,29 @@ export class RouteTable {
     this.#peers.delete(workerId)
   }
 
-  /** Peers with interest in `topic`, skipping those for which `isUp` is false. */
-  match(topic: string, isUp: (workerId: string) => boolean): RemoteInterest[] {
+  /**
+   * Peers with interest in `topic`, skipping those for which `isUp` is false. The result is
+   * shared with later calls for the same topic: callers must not modify it.
+   */
+  match(topic: string, isUp: (workerId: string) => boolean): readonly RemoteInterest[] {
+    let all = this.#cache.get(topic)
+    if (all === undefined) {
+      all = this.#matchAll(topic)
+      // bounded: a stream of distinct topics must not grow it without end
+      if (this.#cache.size >= MATCH_CACHE_MAX) this.#cache.clear()
+      this.#cache.set(topic, all)
+    }
+    for (let i = 0; i < all.length; i++) {
+      // a peer is down: filter a copy (rare; the cached list stays whole for when it is back)
+      if (!isUp(all[i]!.workerId)) return all.filter((ri) => isUp(ri.workerId))
+    }
+    return all
+  }
+
+  #matchAll(topic: string): RemoteInterest[] {
     const byWorker = new Map<string, RemoteInterest>()
     this.#trie.match(topic, (value) => {
       for (const [workerId, interest] of value) {
-        if (!isUp(workerId)) continue
         let out = byWorker.get(workerId)
         if (!out) {
           out = { workerId, normal: false, groups: new Map<GroupKey, number>() }
@@ -108,6 +130,7 @@ export class RouteTable {
   }
 
   #index(workerId: string, e: RouteEntry): void {
+    this.#cache.clear()
     let value = this.#trie.get(e.filter)
     if (!value) {
       value = new Map()
@@ -124,6 +147,7 @@ export class RouteTable {
   }
 
   #unindex(workerId: string, e: RouteEntry): void {
+    this.#cache.clear()
     const value = this.#trie.get(e.filter)
     const interest = value?.get(workerId)
     if (!value || !interest) return
