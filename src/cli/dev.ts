@@ -104,7 +104,10 @@ export async function run(argv: string[]): Promise<void> {
 }
 
 function startChild(name: string, args: string[], stopping: () => boolean): Child {
-  const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // Routers hold two sockets per device and little else: a small young generation keeps their
+  // memory per connection down (docs/router.md); V8 cannot change it after start.
+  const nodeArgs = args[0] === 'router' ? ['--max-semi-space-size=1'] : []
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   const prefix = `[${name}] `
   let onReady: (l: Record<string, unknown>) => void = () => {}
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
