@@ -52,6 +52,8 @@ export interface BrokerOptions {
 export type PendingWill = StoredWill & { expiryInterval?: number }
 
 const TICK_MS = 1000
+/** a forwarded message for no shared group (the common case): no Set per message */
+const NO_GROUPS: ReadonlySet<GroupKey> = new Set()
 /** connections over --max-connections that may wait for their CONNECT to get a refusing CONNACK */
 const MAX_REFUSING = 64
 
@@ -463,7 +465,7 @@ export class Broker implements BrokerSurface {
   deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> {
     const acks: Promise<unknown>[] = []
     this.enc.reset(msg)
-    deliverLocal(this, msg, this.trie.match(msg.topic), normal, new Set(groups), msg.qos > 0 ? acks : null, this.enc)
+    deliverLocal(this, msg, this.trie.match(msg.topic), normal, groups.length === 0 ? NO_GROUPS : new Set(groups), msg.qos > 0 ? acks : null, this.enc)
     return acks.length === 0 ? Promise.resolve() : Promise.all(acks).then(() => undefined)
   }
 

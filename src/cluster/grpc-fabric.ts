@@ -417,15 +417,13 @@ class GrpcFabricImpl implements GrpcFabric {
       }
     } else entries = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
     this.#metrics.receivedMessages.inc({ peer: link.peerId }, entries.length)
-    const receiving = (this.#receiving.get(link) ?? 0) + entries.length
-    this.#receiving.set(link, receiving)
     const max = this.#o.maxReceiving ?? 10_000
-    if (receiving > max) link.pause()
     const settled = (): void => {
       const n = (this.#receiving.get(link) ?? 1) - 1
       this.#receiving.set(link, n)
       if (link.paused && n <= max / 2) link.resume()
     }
+    let waiting = 0
     for (const e of entries) {
       let done: Promise<void>
       try {
@@ -434,18 +432,34 @@ class GrpcFabricImpl implements GrpcFabric {
         done = Promise.reject(err)
       }
       const id = e.msgId
+      if (id === 0) {
+        // QoS 0: delivered within this call and never acknowledged, so it does not count as
+        // receiving; no closures per message, only a failure is logged
+        done.then(undefined, this.#qos0Failed)
+        continue
+      }
+      waiting++
       done.then(
         () => {
           settled()
-          if (id !== 0) this.#ack(link, id, true)
+          this.#ack(link, id, true)
         },
         (err: Error) => {
           settled()
           this.#log.warn('forwarded delivery failed', { peer: link.peerId, err })
-          if (id !== 0) this.#ack(link, id, false)
+          this.#ack(link, id, false)
         },
       )
     }
+    if (waiting === 0) return
+    // settled() runs in later microtasks, so counting after the loop is exact
+    const receiving = (this.#receiving.get(link) ?? 0) + waiting
+    this.#receiving.set(link, receiving)
+    if (receiving > max) link.pause()
+  }
+
+  #qos0Failed = (err: Error): void => {
+    this.#log.warn('forwarded delivery failed', { err })
   }
 
   /** Acks are coalesced per link and sent once per event-loop turn. */
