@@ -1,8 +1,9 @@
 // Cross-worker publish, sending side: one queue per peer, flushed as a PublishBatch once per
 // event-loop turn (setImmediate) or as soon as it holds `maxBatch` messages / `maxBatchBytes`.
-// In a steady stream (the previous batch went out less than HOLD_MS ago) the flush waits
-// HOLD_MS instead of one turn: each batch costs both workers an HTTP/2 frame, a write and a
-// read whatever it holds, and at a few thousand messages a second one turn holds one or two.
+// At a high rate to a peer (HOLD_RATE messages per ms and more, measured over recent batches)
+// the flush waits HOLD_MS instead of one turn: each batch costs both workers an HTTP/2 frame,
+// a write and a read whatever it holds, and at 20,000 msg/s one turn holds one or two. Below
+// that rate a hold would cost a timer wake-up per batch and a millisecond of latency for nothing.
 //
 //   forward(peer, msg) -> queue[peer] --(setImmediate | HOLD_MS in a stream | full batch)--> PublishBatch on the link
 //                         pending[msgId] <-------------------------- PublishAck{msg_ids}
@@ -62,11 +63,15 @@ class PeerQueue {
   scheduled = false
   /** performance.now() of the last batch sent */
   lastFlush = -Infinity
+  /** recent messages per ms to this peer (moving average over batches) */
+  rate = 0
   blocked = false
 }
 
-/** how long a batch may wait for more messages while messages keep coming (ms) */
+/** how long a batch may wait for more messages at a high rate (ms) */
 const HOLD_MS = 1
+/** messages per ms from which batches are held (5,000 msg/s to one peer) */
+const HOLD_RATE = 5
 
 export const errBufferFull = (peer: string): RingmqError => new RingmqError('ERR_FORWARD_BUFFER_FULL', `forward buffer to ${peer} is full`)
 
@@ -139,7 +144,7 @@ export class Forwarder {
         q.scheduled = false
         this.#flush(peerId, q)
       }
-      if (performance.now() - q.lastFlush < HOLD_MS) setTimeout(run, HOLD_MS)
+      if (q.rate >= HOLD_RATE) setTimeout(run, HOLD_MS)
       else setImmediate(run)
     }
     return done
@@ -185,7 +190,10 @@ export class Forwarder {
         ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries) }
         : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
       const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
-      q.lastFlush = performance.now()
+      const now = performance.now()
+      // a batch after a pause weighs as a low rate; back-to-back batches as their own rate
+      q.rate = 0.7 * q.rate + 0.3 * (entries.length / Math.max(now - q.lastFlush, HOLD_MS / 4))
+      q.lastFlush = now
       this.#o.metrics.forwardBatches.inc({ peer: peerId })
       this.#o.metrics.forwardMessages.inc({ peer: peerId }, entries.length)
       if (!ok) {
