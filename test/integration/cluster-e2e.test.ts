@@ -2,14 +2,13 @@
 // between workers over gRPC. Until `ringmq worker` wires the fabric in (its ready line then
 // carries `peer`), every test here is skipped, and says so.
 
-import fs from 'node:fs'
-import path from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminClient, type AdminClient } from '../../src/cluster/admin-client.js'
-import { Placement } from '../../src/ring/placement.js'
-import { parseRingSpec, type RingSpec } from '../../src/ring/spec.js'
-import { cleanupTmp, freePorts, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
+import type { Placement } from '../../src/ring/placement.js'
+import type { RingSpec } from '../../src/ring/spec.js'
+import { writeThreeWorkerRing } from '../helpers/cluster.js'
+import { cleanupTmp, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
 
 interface W {
   id: string
@@ -82,20 +81,15 @@ function collect(c: MqttClient): Array<{ topic: string; payload: string; retain:
 }
 
 beforeAll(async () => {
-  const ports = await freePorts(7)
-  spec = parseRingSpec({
-    epoch: 1,
-    replicas: 2,
-    workers: [1, 2, 3].map((i) => ({ id: `w${i}`, mqtt: `127.0.0.1:${ports[i - 1]}`, peer: `127.0.0.1:${ports[i + 2]}` })),
-  })
-  placement = new Placement(spec)
-  ringFile = path.join(tmpDir('ringmq-e2e-'), 'ring.json')
-  fs.writeFileSync(ringFile, JSON.stringify(spec))
+  const ring = await writeThreeWorkerRing('ringmq-e2e-', 1)
+  spec = ring.spec
+  placement = ring.placement
+  ringFile = ring.ringFile
   workers = await Promise.all(spec.workers.map((w) => startWorker(w.id)))
   wired = workers.every((w) => typeof w.proc.ready.peer === 'string')
   if (!wired) return
   await waitFor(allLinksUp, 'all peer links up')
-  router = await startRingmq(['router', '--mqtt', `127.0.0.1:${ports[6]}`, '--ring', ringFile])
+  router = await startRingmq(['router', '--mqtt', `127.0.0.1:${ring.extraPorts[0]}`, '--ring', ringFile])
   routerUrl = `mqtt://${router.ready.mqtt}`
 }, 60_000)
 

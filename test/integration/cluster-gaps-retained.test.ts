@@ -6,14 +6,13 @@
 // the test waits for a "commit fence": a QoS 1 retained publish on that worker, acknowledged
 // only after its commit, and lmdb commits writes in the order they were issued.
 
-import fs from 'node:fs'
-import path from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminClient, type AdminClient } from '../../src/cluster/admin-client.js'
-import { Placement } from '../../src/ring/placement.js'
-import { parseRingSpec, type RingSpec } from '../../src/ring/spec.js'
-import { cleanupTmp, freePorts, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
+import type { Placement } from '../../src/ring/placement.js'
+import type { RingSpec } from '../../src/ring/spec.js'
+import { writeThreeWorkerRing } from '../helpers/cluster.js'
+import { cleanupTmp, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
 
 interface W {
   id: string
@@ -100,15 +99,10 @@ async function retainedAt(id: string, topic: string): Promise<string | null> {
 }
 
 beforeAll(async () => {
-  const ports = await freePorts(6)
-  spec = parseRingSpec({
-    epoch: 1,
-    replicas: 2,
-    workers: [1, 2, 3].map((i) => ({ id: `w${i}`, mqtt: `127.0.0.1:${ports[i - 1]}`, peer: `127.0.0.1:${ports[i + 2]}` })),
-  })
-  placement = new Placement(spec)
-  ringFile = path.join(tmpDir('ringmq-gaps-ret-'), 'ring.json')
-  fs.writeFileSync(ringFile, JSON.stringify(spec))
+  const ring = await writeThreeWorkerRing('ringmq-gaps-ret-')
+  spec = ring.spec
+  placement = ring.placement
+  ringFile = ring.ringFile
   for (const id of ['w1', 'w2', 'w3']) await startWorker(id)
   await linksUp(['w1', 'w2', 'w3'])
 }, 60_000)

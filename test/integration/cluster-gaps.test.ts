@@ -5,14 +5,13 @@
 // worker publish"): round-robin weighted by member count, one turn counter per publishing
 // worker, round-robin among a worker's own members.
 
-import fs from 'node:fs'
-import path from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createAdminClient, type AdminClient } from '../../src/cluster/admin-client.js'
-import { Placement } from '../../src/ring/placement.js'
-import { parseRingSpec, type RingSpec } from '../../src/ring/spec.js'
-import { cleanupTmp, freePorts, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
+import type { Placement } from '../../src/ring/placement.js'
+import type { RingSpec } from '../../src/ring/spec.js'
+import { writeThreeWorkerRing } from '../helpers/cluster.js'
+import { cleanupTmp, startRingmq, stopAll, tmpDir, type RunningProcess } from '../helpers/process.js'
 
 interface W {
   id: string
@@ -66,15 +65,10 @@ function collect(c: MqttClient): Array<{ topic: string; payload: string }> {
 }
 
 beforeAll(async () => {
-  const ports = await freePorts(6)
-  spec = parseRingSpec({
-    epoch: 1,
-    replicas: 2,
-    workers: [1, 2, 3].map((i) => ({ id: `w${i}`, mqtt: `127.0.0.1:${ports[i - 1]}`, peer: `127.0.0.1:${ports[i + 2]}` })),
-  })
-  placement = new Placement(spec)
-  const ringFile = path.join(tmpDir('ringmq-gaps-'), 'ring.json')
-  fs.writeFileSync(ringFile, JSON.stringify(spec))
+  const ring = await writeThreeWorkerRing('ringmq-gaps-')
+  spec = ring.spec
+  placement = ring.placement
+  const ringFile = ring.ringFile
   workers = await Promise.all(
     spec.workers.map(async (w) => {
       const proc = await startRingmq(['worker', '--id', w.id, '--mqtt', w.mqtt, '--peer', w.peer, '--data', tmpDir(`ringmq-${w.id}-`), '--ring', ringFile])
