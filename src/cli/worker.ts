@@ -33,7 +33,7 @@ export const workerFlags = {
   'proxy-protocol': { type: 'boolean', default: false, help: 'expect a PROXY protocol v2 header (behind ringmq routers)' },
   'heartbeat-ms': { type: 'number', default: 1000, help: 'peer heartbeat interval' },
   'missed-beats': { type: 'number', default: 3, help: 'a silent peer is down after this many heartbeats' },
-  replication: { type: 'string', default: 'async', help: 'async | sync: ack before or after a replica confirmed' },
+  replication: { type: 'string', default: 'async', help: 'async | sync (reserved: session replication is not built yet, no effect today)' },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } satisfies FlagSpecs
 
