@@ -462,10 +462,17 @@ export class Broker implements BrokerSurface {
 
   // ── BrokerSurface: what the fabric calls ─────────────────────────────────────────────────
 
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> {
-    const acks: Promise<unknown>[] = []
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
     this.enc.reset(msg)
-    deliverLocal(this, msg, this.trie.match(msg.topic), normal, groups.length === 0 ? NO_GROUPS : new Set(groups), msg.qos > 0 ? acks : null, this.enc)
+    const matches = this.trie.match(msg.topic)
+    const groupSet = groups.length === 0 ? NO_GROUPS : new Set(groups)
+    if (msg.qos === 0) {
+      // delivered within this call and never acknowledged: no promise per message
+      deliverLocal(this, msg, matches, normal, groupSet, null, this.enc)
+      return undefined
+    }
+    const acks: Promise<unknown>[] = []
+    deliverLocal(this, msg, matches, normal, groupSet, acks, this.enc)
     return acks.length === 0 ? Promise.resolve() : Promise.all(acks).then(() => undefined)
   }
 

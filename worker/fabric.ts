@@ -74,8 +74,14 @@ export interface Fabric {
 /** What the fabric may call on the local broker. */
 export interface BrokerSurface {
   readonly workerId: string
-  /** Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member of each listed group. */
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void>
+  /**
+   * Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member
+   * of each listed group. QoS 0 (never acknowledged to the sender) is delivered within the call
+   * and returns undefined, so the receive path makes no promise per message; QoS 1/2 returns a
+   * promise that resolves once every local delivery was made or durably queued (the fabric then
+   * acknowledges the sender) and rejects if one failed. A throw is a failed delivery.
+   */
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
   /**
    * Apply a retained set/clear that won last-writer-wins, stored with its stamp (a clear with
    * a stamp is kept as a tombstone). A clear without a stamp forgets the topic entirely (an

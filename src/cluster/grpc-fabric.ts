@@ -26,8 +26,9 @@
 // Receiving forwarded publishes: messages of a batch are handed to
 // broker.deliverForwarded in arrival order without waiting for the previous one to settle;
 // the broker must fix each message's order synchronously at call time (per-publisher order).
-// QoS 1/2 messages are acknowledged to the sender when deliverForwarded resolved (the broker
-// delivered or durably queued the message), or reported failed when it rejected.
+// QoS 0 is delivered within the call (deliverForwarded returns undefined: no promise per
+// message). QoS 1/2 messages are acknowledged to the sender when deliverForwarded resolved
+// (the broker delivered or durably queued the message), or reported failed when it rejected.
 
 import type { Registry } from 'prom-client'
 import type { BrokerSurface, Fabric, GroupKey, RemoteInterest, RouteChange } from '../../worker/fabric.js'
@@ -425,7 +426,7 @@ class GrpcFabricImpl implements GrpcFabric {
     }
     let waiting = 0
     for (const e of entries) {
-      let done: Promise<void>
+      let done: Promise<void> | undefined
       try {
         done = this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal)
       } catch (err) {
@@ -434,10 +435,13 @@ class GrpcFabricImpl implements GrpcFabric {
       const id = e.msgId
       if (id === 0) {
         // QoS 0: delivered within this call and never acknowledged, so it does not count as
-        // receiving; no closures per message, only a failure is logged
-        done.then(undefined, this.#qos0Failed)
+        // receiving; no promise (the broker returns undefined) and no closures per message,
+        // only a failure is logged
+        done?.then(undefined, this.#qos0Failed)
         continue
       }
+      // a QoS 1/2 delivery always settles through a promise; undefined counts as delivered
+      done ??= Promise.resolve()
       waiting++
       done.then(
         () => {
