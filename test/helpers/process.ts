@@ -3,7 +3,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import net from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -117,18 +116,8 @@ export function cleanupTmp(): void {
   for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true })
 }
 
-/** Reserves `n` free loopback ports (for ring specs that must name addresses up front). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
-      const s = net.createServer()
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
-  return ports
-}
+/** Reserves free loopback ports (for ring specs that must name addresses up front); shared with bench/. */
+export { freePorts } from '../../bench/targets/server-process.js'
 
 export function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':')
