@@ -473,7 +473,9 @@ export class Broker implements BrokerSurface {
     }
     const acks: Promise<unknown>[] = []
     deliverLocal(this, msg, matches, normal, groupSet, acks, this.enc)
-    return acks.length === 0 ? Promise.resolve() : Promise.all(acks).then(() => undefined)
+    // undefined: delivered or queued in memory within this call, acknowledged at once
+    if (acks.length === 0) return undefined
+    return (acks.length === 1 ? acks[0]! : Promise.all(acks)).then(() => undefined)
   }
 
   applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void {

@@ -77,9 +77,11 @@ export interface BrokerSurface {
   /**
    * Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member
    * of each listed group. QoS 0 (never acknowledged to the sender) is delivered within the call
-   * and returns undefined, so the receive path makes no promise per message; QoS 1/2 returns a
-   * promise that resolves once every local delivery was made or durably queued (the fabric then
-   * acknowledges the sender) and rejects if one failed. A throw is a failed delivery.
+   * and returns undefined, so the receive path makes no promise per message. QoS 1/2 returns
+   * undefined as well when every local delivery was made within the call with nothing to wait
+   * for (clean sessions: sent or queued in memory), and the fabric acknowledges the sender at
+   * once; otherwise a promise that resolves once every delivery was durably queued and rejects
+   * if one failed. A throw is a failed delivery.
    */
   deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
   /**

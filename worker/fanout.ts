@@ -33,17 +33,36 @@ export function fanout(b: Broker, msg: BrokerMessage, acks: Promise<unknown>[] |
     deliverLocal(b, msg, local, true, null, acks, enc)
     return
   }
+  if (!anyGroup(local, remote)) {
+    // no shared subscription anywhere: every remote worker with interest gets one copy
+    deliverLocal(b, msg, local, true, null, acks, enc)
+    for (const ri of remote) if (ri.normal) forward(b, ri.workerId, msg, NO_GROUPS, acks)
+    return
+  }
   const chosenLocal = chooseGroups(b, local, remote)
   deliverLocal(b, msg, local, true, chosenLocal.local, acks, enc)
   for (const ri of remote) {
     const groups = chosenLocal.remote.get(ri.workerId)
     if (!ri.normal && groups === undefined) continue
-    const p = b.fabric.forward(ri.workerId, msg, groups ?? [], ri.normal)
-    if (p !== undefined) {
-      if (acks !== null) acks.push(p)
-      else p.catch(() => b.stats.drop('forward_failed'))
-    }
+    forward(b, ri.workerId, msg, groups ?? NO_GROUPS, acks, ri.normal)
   }
+}
+
+const NO_GROUPS: GroupKey[] = []
+
+function forward(b: Broker, workerId: string, msg: BrokerMessage, groups: GroupKey[], acks: Promise<unknown>[] | null, normal = true): void {
+  const p = b.fabric.forward(workerId, msg, groups, normal)
+  if (p !== undefined) {
+    if (acks !== null) acks.push(p)
+    else p.catch(() => b.stats.drop('forward_failed'))
+  }
+}
+
+/** Whether a shared group matches locally or at any remote worker (the common case is none). */
+function anyGroup(local: readonly TrieEntry[], remote: readonly RemoteInterest[]): boolean {
+  for (let i = 0; i < remote.length; i++) if (remote[i]!.groups.size > 0) return true
+  for (let i = 0; i < local.length; i++) if (local[i]!.kind === 'group') return true
+  return false
 }
 
 /**

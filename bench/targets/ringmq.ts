@@ -47,7 +47,8 @@ function startWorker(ctx: StartContext, args: string[], id: string): Promise<Ser
   return startServer({
     name: `ringmq-${id}`,
     cmd: process.execPath,
-    args: [...(ctx.nodeArgs ?? []), CLI, 'worker', '--id', id, '--data', data, ...args],
+    // BENCH_METRICS=1 adds a /metrics listener (for looking at batch sizes while probing)
+    args: [...(ctx.nodeArgs ?? []), CLI, 'worker', '--id', id, '--data', data, ...args, ...(process.env.BENCH_METRICS ? ['--metrics', '127.0.0.1:0'] : [])],
     cpu: ctx.serverCpu,
     readyLine: true,
   })

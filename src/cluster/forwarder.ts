@@ -19,9 +19,11 @@
 // (reason link_lost). The broker decides what a rejection means for its publisher.
 
 import { errPeerDown, RingmqError } from '../errors.js'
+import type { Logger } from '../log.js'
 import type { BrokerMessage } from '../mqtt/message.js'
 import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
+import { forEachAckRange } from './ack-ranges.js'
 import { encodeMessage } from './message-codec.js'
 import { packEntries, type PackedEntry } from './packed-batch.js'
 import type { Link } from './peer-link.js'
@@ -35,6 +37,7 @@ export interface ForwarderOptions {
   maxBatch: number
   maxBatchBytes: number
   metrics: FabricMetrics
+  log: Logger
 }
 
 interface Pending {
@@ -47,11 +50,11 @@ interface Queued extends PackedEntry {
   size: number
 }
 
-/** Hello.protocol from which a peer reads PublishBatch.packed (packed-batch.ts). */
-export const PACKED_BATCH_REVISION = 2
+/** Hello.protocol from which a peer reads PublishBatch.packed in the form of packed-batch.ts. */
+export const PACKED_BATCH_REVISION = 3
 
-/** rough wire size of one message, for the byte bounds */
-const sizeOf = (msg: BrokerMessage): number => msg.payload.length + Buffer.byteLength(msg.topic) + 64
+/** rough wire size of one message, for the byte bounds (UTF-16 units: no byteLength call per message) */
+const sizeOf = (msg: BrokerMessage): number => msg.payload.length + msg.topic.length + 64
 
 class PeerQueue {
   link: Link | undefined
@@ -153,12 +156,28 @@ export class Forwarder {
   onAck(peerId: string, ack: PbPublishAck): void {
     const q = this.#peers.get(peerId)
     if (!q) return
-    for (const id of ack.msg_ids) {
+    // the ack latency is observed once per frame (its first id): a histogram observation per
+    // message would cost more than the acknowledgement itself
+    let observed = false
+    const ok = (id: number): void => {
       const p = q.pending.get(id)
-      if (!p) continue
+      if (!p) return
       q.pending.delete(id)
-      this.#o.metrics.forwardAckSeconds.observe({ peer: peerId }, (performance.now() - p.startedAt) / 1000)
+      if (!observed) {
+        observed = true
+        this.#o.metrics.forwardAckSeconds.observe({ peer: peerId }, (performance.now() - p.startedAt) / 1000)
+      }
       p.resolve()
+    }
+    for (const id of ack.msg_ids) ok(id)
+    if (ack.ok_ranges.length > 0) {
+      try {
+        forEachAckRange(ack.ok_ranges, ok)
+      } catch (err) {
+        // a peer of the same cluster never sends this; its messages stay pending until the link goes
+        this.#o.metrics.receiveDrops.inc({ peer: peerId, reason: 'malformed_ack' })
+        this.#o.log.warn('malformed publish ack', { peer: peerId, err: err as Error })
+      }
     }
     for (const id of ack.failed_ids) {
       const p = q.pending.get(id)

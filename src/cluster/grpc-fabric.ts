@@ -40,12 +40,13 @@ import { parseRingSpec, type RingSpec } from '../ring/spec.js'
 import type { ApplyRingResult, AdminHandlers, LocateInfo, StatusInfo } from './admin-service.js'
 import { startPeerServer, type GrpcServerHandle } from './grpc-server.js'
 import { Hlc, type HlcStore } from './hlc.js'
+import { encodeAckRanges } from './ack-ranges.js'
 import { decodeMessage } from './message-codec.js'
 import { unpackEntries, type PackedEntry } from './packed-batch.js'
 import { FabricMetrics } from './metrics.js'
 import { Forwarder } from './forwarder.js'
 import { PeerLinks, type Link, type PeerLinkHooks } from './peer-link.js'
-import type { PbHello, PbPeerMessage, PbPublishBatch } from './proto-types.js'
+import type { PbHello, PbPeerMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 import { RetainedRegisters } from './retained-registers.js'
 import { RetainedSync } from './retained-sync.js'
 import { decodeRing, encodeRing } from './ring-codec.js'
@@ -54,6 +55,8 @@ import { SessionClaims } from './session-claims.js'
 
 /** Heartbeat ticks between reconciliations of the local route set with the broker's. */
 const RECONCILE_TICKS = 10
+/** Hello.protocol from which a peer reads PublishAck.ok_ranges */
+const ACK_RANGES_REVISION = 3
 /** Above this clock difference to a peer a warning is logged once. */
 const CLOCK_SKEW_WARN_MS = 1000
 /** MQTT 5 DISCONNECT reason "Session taken over". */
@@ -174,6 +177,7 @@ class GrpcFabricImpl implements GrpcFabric {
       maxQueuedBytes: 64 << 20,
       maxBatch: o.maxBatch ?? 500,
       maxBatchBytes: 1 << 20,
+      log: this.#log,
       metrics: this.#metrics,
     })
     this.#claims = new SessionClaims({ timeoutMs: o.claimTimeoutMs ?? 1000 })
@@ -413,6 +417,7 @@ class GrpcFabricImpl implements GrpcFabric {
         unpackEntries(batch.packed, (e) => entries.push(e))
       } catch (err) {
         // a peer of the same cluster never sends this: nothing of the batch is delivered
+        this.#metrics.receiveDrops.inc({ peer: link.peerId, reason: 'malformed_batch' })
         this.#log.warn('malformed packed batch', { peer: link.peerId, err: err as Error })
         return
       }
@@ -440,8 +445,11 @@ class GrpcFabricImpl implements GrpcFabric {
         done?.then(undefined, this.#qos0Failed)
         continue
       }
-      // a QoS 1/2 delivery always settles through a promise; undefined counts as delivered
-      done ??= Promise.resolve()
+      if (done === undefined) {
+        // delivered (or queued in memory) within this call: nothing to wait for
+        this.#ack(link, id, true)
+        continue
+      }
       waiting++
       done.then(
         () => {
@@ -479,7 +487,11 @@ class GrpcFabricImpl implements GrpcFabric {
     this.#ackScheduled = true
     setImmediate(() => {
       this.#ackScheduled = false
-      for (const [l, acks] of this.#acks) l.send({ body: 'publish_ack', publish_ack: { msg_ids: acks.ok, failed_ids: acks.failed } })
+      for (const [l, acks] of this.#acks) {
+        const publish_ack: Partial<PbPublishAck> =
+          l.protocol >= ACK_RANGES_REVISION ? { ok_ranges: encodeAckRanges(acks.ok), failed_ids: acks.failed } : { msg_ids: acks.ok, failed_ids: acks.failed }
+        l.send({ body: 'publish_ack', publish_ack: publish_ack as PbPublishAck })
+      }
       this.#acks.clear()
     })
   }

@@ -16,6 +16,7 @@ export class FabricMetrics {
   readonly forwardDrops: Counter<'peer' | 'reason'>
   readonly forwardAckSeconds: Histogram<'peer'>
   readonly receivedMessages: Counter<'peer'>
+  readonly receiveDrops: Counter<'peer' | 'reason'>
   readonly routeResyncs: Counter<'peer' | 'reason'>
   readonly retainedSync: Counter<'event'>
   readonly sessionClaims: Counter<'result'>
@@ -39,6 +40,12 @@ export class FabricMetrics {
       registers,
     })
     this.receivedMessages = new Counter({ name: 'ringmq_forward_received_total', help: 'Forwarded messages received from a peer', labelNames: ['peer'], registers })
+    this.receiveDrops = new Counter({
+      name: 'ringmq_forward_receive_drops_total',
+      help: 'Publish batches from a peer that could not be read, by reason (malformed_batch)',
+      labelNames: ['peer', 'reason'],
+      registers,
+    })
     this.routeResyncs = new Counter({ name: 'ringmq_route_resyncs_total', help: 'Route snapshots requested from a peer, by reason (gap, digest)', labelNames: ['peer', 'reason'], registers })
     this.retainedSync = new Counter({
       name: 'ringmq_retained_sync_total',

@@ -39,6 +39,9 @@ export const CLIENT_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 5_000,
   'grpc.max_receive_message_length': MAX_FRAME_BYTES,
   'grpc.max_send_message_length': MAX_FRAME_BYTES,
+  // the link is one long-lived stream with its own redial (below): grpc-js's retry layer
+  // would only copy every frame into a replay buffer
+  'grpc.enable_retries': 0,
 }
 
 const BACKOFF_BASE_MS = 100
@@ -47,8 +50,8 @@ const BACKOFF_CAP_MS = 5_000
 type Call = grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> | grpc.ServerDuplexStream<PbPeerMessage, PbPeerMessage>
 
 /** One established stream to a peer. */
-/** Hello.protocol: the wire revision this worker speaks (2: reads PublishBatch.packed). */
-export const WIRE_PROTOCOL = 2
+/** Hello.protocol: the wire revision this worker speaks (3: reads PublishBatch.packed, packed-batch.ts). */
+export const WIRE_PROTOCOL = 3
 
 export class Link {
   readonly peerId: string
@@ -57,6 +60,8 @@ export class Link {
   readonly createdAt = Date.now()
   lastSeen = Date.now()
   paused = false
+  /** the peer's wire revision (Hello.protocol), known once the link is up */
+  protocol = 1
   #call: Call
   #closed = false
 
@@ -313,6 +318,7 @@ export class PeerLinks {
       current.close()
       this.#o.events.onDown(current, 'superseded')
     }
+    link.protocol = hello.protocol
     this.#active.set(link.peerId, link)
     this.#o.log.info('peer link up', { peer: link.peerId, dialer: link.dialer })
     this.#o.events.onUp(link, hello)

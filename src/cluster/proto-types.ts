@@ -40,7 +40,7 @@ export interface PbForwardedMessage {
   normal: boolean
 }
 export interface PbPublishBatch { batch_id: number; messages: PbForwardedMessage[]; packed: Buffer }
-export interface PbPublishAck { msg_ids: number[]; failed_ids: number[] }
+export interface PbPublishAck { msg_ids: number[]; failed_ids: number[]; ok_ranges: Buffer }
 export interface PbRetainedSet { topic: string; message: PbForwardedMessage | null; hlc: PbHlc | null; writer: string }
 export interface PbRetainedStamp { topic: string; hlc: PbHlc | null; writer: string; tombstone: boolean }
 export interface PbRetainedDigestRequest { stamps: PbRetainedStamp[] }
