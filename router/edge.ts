@@ -89,7 +89,9 @@ export class Edge {
     this.counts = metrics.counts
     this.deadlines = new DeadlineQueue(opts.connectDeadlineMs, onDeadline)
     this.connectTimeouts = new DeadlineQueue(opts.connectTimeoutMs, onWorkerTimeout)
-    this.#server = net.createServer({ noDelay: true }, onAccept)
+    // allowHalfOpen: a client's FIN must not make Node shut down the client's side by itself
+    // (onEnd decides, and closes it without a shutdown(2) of its own)
+    this.#server = net.createServer({ noDelay: true, allowHalfOpen: true }, onAccept)
     // Node closes connections above the limit itself, before any JS runs for them
     this.#server.maxConnections = opts.maxConnections
     this.#server.on('drop', () => this.counts.closed.limit++)
@@ -154,6 +156,7 @@ function onAccept(this: net.Server & { [kEdge]?: Edge }, socket: Tagged): void {
   socket.on('data', onClientData)
   socket.on('error', onClientError)
   socket.on('close', onClientClose)
+  socket.on('end', onEnd)
   c.deadline = edge.deadlines.add(c)
 }
 
@@ -216,7 +219,15 @@ function route(c: Conn): void {
     return
   }
   const at = m.address(target.id)
-  const w = net.connect({ host: at.host, port: at.port, noDelay: true }) as Tagged
+  const w = net.connect({
+    host: at.host,
+    port: at.port,
+    noDelay: true,
+    allowHalfOpen: true,
+    // the worker's bytes skip the Readable machinery (push, 'data', flowing state): read into
+    // one shared buffer, copied out and written to the client at once
+    onread: { buffer: workerReadBuffer, callback: (n: number) => fromWorker(c, n) },
+  }) as Tagged
   w[kConn] = c
   c.worker = w
   c.workerId = target.id
@@ -241,8 +252,6 @@ function onWorkerConnect(this: Tagged): void {
   }
   this.write(c.buf!)
   c.buf = null
-  this.on('data', onWorkerData)
-  client.on('end', onEnd)
   this.on('end', onEnd)
   if (client.isPaused()) client.resume()
 }
@@ -283,9 +292,18 @@ function onWorkerClose(this: Tagged, hadError: boolean): void {
   else c.client.destroySoon()
 }
 
-function onWorkerData(this: Tagged, chunk: Buffer): void {
-  const c = this[kConn]!
-  if (!c.client.write(chunk)) backpressure(c, this)
+/**
+ * Every worker socket reads into this one buffer (`onread`): the callback runs synchronously after
+ * each read and copies the bytes out before the next read can reuse it.
+ */
+const workerReadBuffer = Buffer.allocUnsafe(64 * 1024)
+
+/** Returns true: backpressure pauses the worker socket itself (see backpressure()). */
+function fromWorker(c: Conn, n: number): boolean {
+  const chunk = Buffer.allocUnsafe(n)
+  workerReadBuffer.copy(chunk, 0, 0, n)
+  if (!c.client.write(chunk)) backpressure(c, c.worker as Tagged)
+  return true
 }
 
 /** `from`'s peer has a full buffer: stop reading `from` until the peer drains. */
@@ -303,11 +321,17 @@ function onDrain(this: Tagged): void {
   other?.resume()
 }
 
+/**
+ * One side sent its FIN (both sockets are half-open, so Node has not reacted yet). It is closed
+ * now, once what is queued for it has been written: close(2) sends its FIN after those bytes, which
+ * saves the shutdown(2) (and the epoll updates and callbacks around it) that end() would cost.
+ * Its 'close' handler then passes the FIN on: the other side is ended and closed after its own
+ * pending bytes (destroySoon), so e.g. a worker's last CONNACK or DISCONNECT reaches the client.
+ * A client that closes before it is spliced just goes (its worker connect, if any, is dropped).
+ */
 function onEnd(this: Tagged): void {
-  const c = this[kConn]!
-  const other = this === c.client ? c.worker : c.client
-  if (this !== c.client) c.reason ??= 'worker-closed'
-  other?.end()
+  if (this.writableLength === 0) this.destroy()
+  else this.destroySoon()
 }
 
 function onClientError(this: Tagged): void {
