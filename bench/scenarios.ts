@@ -14,7 +14,7 @@ export interface Timing {
   drainMs: number
 }
 
-export const QUICK_TIMING: Timing = { warmupMs: 200, durationMs: 800, drainMs: 3000 }
+export const QUICK_TIMING: Timing = { warmupMs: 500, durationMs: 800, drainMs: 3000 }
 export const FULL_TIMING: Timing = { warmupMs: 1000, durationMs: 4000, drainMs: 5000 }
 
 /**
