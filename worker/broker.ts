@@ -197,6 +197,7 @@ export class Broker implements BrokerSurface {
       // a deep accept queue: a router restart or a network blip reconnects thousands of clients at once
       server.listen({ port: at.port, host: at.host, backlog: 4096 }, () => resolve())
     })
+    inheritNoDelay(server)
     const addr = server.address() as AddressInfo
     return { host: addr.address, port: addr.port }
   }
@@ -519,6 +520,18 @@ export class Broker implements BrokerSurface {
   routeSnapshot(): Array<RouteChange & { count: number }> {
     return [...this.#routes.values()].map((r) => ({ ...r.route, count: r.count }))
   }
+}
+
+/**
+ * Linux copies TCP_NODELAY from a listening socket to the sockets it accepts: set it once on
+ * the listener and Node's per-connection setsockopt (the server's `noDelay`) can go. Elsewhere,
+ * or if Node's handle does not offer it, every socket keeps getting it at accept.
+ */
+function inheritNoDelay(server: net.Server): void {
+  if (process.platform !== 'linux') return
+  const s = server as net.Server & { _handle?: { setNoDelay?(on: boolean): number } | null; noDelay?: boolean }
+  if (s.noDelay !== true || typeof s._handle?.setNoDelay !== 'function') return
+  if (s._handle.setNoDelay(true) === 0) s.noDelay = false
 }
 
 /** Creates a broker over `store` and restores its state. Call `listen()` to accept clients. */

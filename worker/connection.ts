@@ -52,6 +52,39 @@ function onSocketDrain(this: ConnSocket): void {
   this[CONN]?.session?.drain()
 }
 
+/** How often idle connections are looked for; a silent client is closed at most this late. */
+const KEEPALIVE_SWEEP_MS = 1000
+
+/**
+ * Keepalive checks of one broker: one interval timer walks the connections that asked for a
+ * keepalive, instead of a timer per connection re-armed on activity. A client silent for 1.5 x
+ * its keepalive is closed within KEEPALIVE_SWEEP_MS after that [MQTT-3.1.2-24].
+ */
+class KeepaliveSweep {
+  #conns = new Set<Connection>()
+  #timer: NodeJS.Timeout | null = null
+
+  add(conn: Connection): void {
+    this.#conns.add(conn)
+    if (this.#timer === null) {
+      this.#timer = setInterval(this.#sweep, KEEPALIVE_SWEEP_MS)
+      // open connections keep the process alive, not their keepalive checks
+      this.#timer.unref()
+    }
+  }
+
+  delete(conn: Connection): void {
+    if (!this.#conns.delete(conn) || this.#conns.size > 0 || this.#timer === null) return
+    clearInterval(this.#timer)
+    this.#timer = null
+  }
+
+  #sweep = (): void => {
+    const now = Date.now()
+    for (const c of this.#conns) if (now - c.lastActivity >= c.keepaliveMs * 1.5) c.keepaliveExpired()
+  }
+}
+
 /**
  * CONNECT deadlines of one broker. Every connection gets the same timeout, so deadlines come
  * in accept order: a FIFO and one timer replace a timer per connection.
@@ -101,6 +134,16 @@ function connectDeadlines(broker: Broker): ConnectDeadlines {
   return d
 }
 
+const sweeps = new WeakMap<Broker, KeepaliveSweep>()
+function keepaliveSweep(broker: Broker): KeepaliveSweep {
+  let k = sweeps.get(broker)
+  if (k === undefined) {
+    k = new KeepaliveSweep()
+    sweeps.set(broker, k)
+  }
+  return k
+}
+
 export class Connection implements FrameSink {
   state: ConnState = ConnState.New
   version: 3 | 4 | 5 = 4
@@ -113,35 +156,40 @@ export class Connection implements FrameSink {
   maxOutPacket = Infinity
   /** incoming QoS 1/2 PUBLISHes not yet acknowledged (for the broker's Receive Maximum) */
   unacked = 0
-  /** incoming topic aliases (5.0) */
-  readonly aliasesIn = new Map<number, string>()
   /** outgoing topic aliases (5.0), created while the client's Topic Alias Maximum allows */
   aliasesOut: Map<string, number> | null = null
   aliasOutMax = 0
   keepaliveMs = 0
   lastActivity = Date.now()
-  /** packets received while CONNECT is being processed */
+  /** packets received while CONNECT is being processed (cluster claim in flight) */
   pending: Packet[] | null = null
 
+  #aliasesIn: Map<number, string> | null = null
   #remote: string | undefined
   #log: Logger | null = null
   #reader: FrameReader
   #out: Buffer[] = []
   #outBytes = 0
   #scheduled = false
-  #timer: NodeJS.Timeout | null = null
+  #swept = false
+  #drainListener = false
   #closeReason = ''
 
   constructor(readonly broker: Broker, readonly socket: Socket, remote?: string) {
     this.#remote = remote
     this.#reader = new FrameReader(broker.limits.maxPacketSize)
-    // the server socket was created with noDelay; listeners are shared functions, not closures
+    // the server socket was created with noDelay; listeners are shared functions, not closures;
+    // 'drain' is listened to from the first time the client's buffer is over its limit
     ;(socket as ConnSocket)[CONN] = this
     socket.on('data', onSocketData)
     socket.on('error', onSocketError)
     socket.on('close', onSocketClose)
-    socket.on('drain', onSocketDrain)
     connectDeadlines(broker).add(this)
+  }
+
+  /** incoming topic aliases (5.0), made when a client first uses one */
+  get aliasesIn(): Map<number, string> {
+    return (this.#aliasesIn ??= new Map())
   }
 
   /** Peer address; looked up on first use (getpeername is a system call most connections never need). */
@@ -236,7 +284,7 @@ export class Connection implements FrameSink {
     const stats = this.broker.stats
     stats.packetsIn[packet.cmd] = (stats.packetsIn[packet.cmd] ?? 0) + 1
     if (this.state === ConnState.Connecting) {
-      this.pending!.push(packet)
+      ;(this.pending ??= []).push(packet)
       return
     }
     try {
@@ -336,8 +384,8 @@ export class Connection implements FrameSink {
     const wasConnected = this.state === ConnState.Connected
     this.state = ConnState.Closed
     ;(this.socket as ConnSocket)[CONN] = undefined
-    if (this.#timer) clearTimeout(this.#timer)
-    this.#timer = null
+    if (this.#swept) keepaliveSweep(this.broker).delete(this)
+    this.#swept = false
     this.broker.stats.close(reason)
     if (err) this.log.debug('socket error', { remote: this.remote, err })
     if (!this.socket.destroyed) {
@@ -349,30 +397,33 @@ export class Connection implements FrameSink {
 
   // ── keepalive ────────────────────────────────────────────────────────────────────────────
 
-  /** Arms the keepalive check: close after 1.5 x the keepalive without a packet [MQTT-3.1.2-22]. */
+  /** Starts the keepalive check: close after 1.5 x the keepalive without a packet [MQTT-3.1.2-22]. */
   startKeepalive(seconds: number): void {
     this.keepaliveMs = seconds * 1000
-    if (seconds > 0) this.#armKeepalive(this.keepaliveMs * 1.5)
+    if (seconds === 0 || this.#swept || this.state === ConnState.Closed) return
+    this.#swept = true
+    keepaliveSweep(this.broker).add(this)
   }
 
-  #armKeepalive(ms: number): void {
-    this.#timer = setTimeout(() => {
-      const idle = Date.now() - this.lastActivity
-      const limit = this.keepaliveMs * 1.5
-      if (idle >= limit) {
-        this.broker.stats.protocolError('keepalive_timeout')
-        this.log.info('keepalive timeout', { clientId: this.clientId, remote: this.remote })
-        if (this.version === 5) this.sendDisconnect(RC.KeepAliveTimeout)
-        this.end('keepalive_timeout')
-      } else this.#armKeepalive(limit - idle)
-    }, ms)
+  /** No packet for 1.5 x the keepalive (called by the broker-wide sweep). */
+  keepaliveExpired(): void {
+    this.broker.stats.protocolError('keepalive_timeout')
+    this.log.info('keepalive timeout', { clientId: this.clientId, remote: this.remote })
+    if (this.version === 5) this.sendDisconnect(RC.KeepAliveTimeout)
+    this.end('keepalive_timeout')
   }
 
   // ── output ───────────────────────────────────────────────────────────────────────────────
 
   /** Socket buffer over the per-client limit: QoS 0 is dropped, QoS 1/2 waits in the queue. */
   get congested(): boolean {
-    return this.socket.writableLength + this.#outBytes > this.broker.limits.maxWriteBuffer
+    if (this.socket.writableLength + this.#outBytes <= this.broker.limits.maxWriteBuffer) return false
+    if (!this.#drainListener) {
+      // from now on a drained socket lets the session send what waited (session.drain)
+      this.#drainListener = true
+      this.socket.on('drain', onSocketDrain)
+    }
+    return true
   }
 
   write(buf: Buffer): void {

@@ -1,14 +1,14 @@
 // Splits the byte stream into MQTT packets and decodes the hot ones (PUBLISH without
-// properties, PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ) directly from the bytes. Every other
-// packet, and anything unusual about a hot one, goes to mqtt-packet's parser one whole packet
-// at a time, so mqtt-packet stays the authority on the protocol and its errors.
+// properties, PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ, the common CONNECT) directly from the
+// bytes. Every other packet, and anything unusual about a hot one, goes to mqtt-packet's parser
+// one whole packet at a time, so mqtt-packet stays the authority on the protocol and its errors.
 //
 //   chunk ─> [leftover + chunk] ─> frame: header byte | remaining length (1-4 bytes) | body
 //                                   ├─ fast decode ─> packet object
 //                                   └─ fallback ───> mqtt.parser().parse(frame) ─> 'packet' | 'error'
 
 import { isUtf8 } from 'node:buffer'
-import type { Packet } from 'mqtt-packet'
+import type { IConnectPacket, Packet } from 'mqtt-packet'
 
 export interface FrameSink {
   /** a decoded packet */
@@ -111,6 +111,85 @@ export class FrameReader {
       sink.packet({ cmd: 'pingreq', length: 0 } as Packet)
       return
     }
+    if (h === 0x10) {
+      const connect = decodeConnect(buf, body, end)
+      if (connect !== null) return sink.packet(connect)
+    }
     sink.fallback(buf.subarray(start, end))
   }
+}
+
+/**
+ * The common CONNECT read in place: "MQTT" level 4 or 5 (5.0 without properties) or "MQIsdp"
+ * level 3, no will, ASCII client ID and user name, nothing after the last field. Anything else
+ * returns null and goes to mqtt-packet, which decides and words the error; what is accepted
+ * here is exactly what mqtt-packet accepts, read the same way [MQTT-3.1.2-1, MQTT-3.1.2-3].
+ * Building mqtt-packet's parser state per CONNECT was the largest JS cost of a connect.
+ */
+export function decodeConnect(buf: Buffer, p: number, end: number): IConnectPacket | null {
+  const length = end - p
+  let version: 3 | 4 | 5
+  if (length >= 12 && buf[p] === 0 && buf[p + 1] === 4 && buf[p + 2] === 0x4d && buf[p + 3] === 0x51 && buf[p + 4] === 0x54 && buf[p + 5] === 0x54) {
+    const level = buf[p + 6]!
+    if (level !== 4 && level !== 5) return null
+    version = level
+    p += 7
+  } else if (
+    length >= 14 && buf[p] === 0 && buf[p + 1] === 6 && buf[p + 2] === 0x4d && buf[p + 3] === 0x51 && buf[p + 4] === 0x49 &&
+    buf[p + 5] === 0x73 && buf[p + 6] === 0x64 && buf[p + 7] === 0x70 && buf[p + 8] === 3
+  ) {
+    version = 3
+    p += 9
+  } else return null
+  const flags = buf[p]!
+  // reserved bit 0 [MQTT-3.1.2-3]; will flag, will QoS and will retain: mqtt-packet's path
+  if ((flags & 0x3d) !== 0) return null
+  const keepalive = (buf[p + 1]! << 8) | buf[p + 2]!
+  p += 3
+  if (version === 5) {
+    // an empty property block only
+    if (p >= end || buf[p] !== 0) return null
+    p++
+  }
+  const idEnd = asciiEnd(buf, p, end)
+  if (idEnd < 0) return null
+  const clientId = buf.toString('latin1', p + 2, idEnd)
+  p = idEnd
+  let username: string | undefined
+  let password: Buffer | undefined
+  if ((flags & 0x80) !== 0) {
+    const e = asciiEnd(buf, p, end)
+    if (e < 0) return null
+    username = buf.toString('latin1', p + 2, e)
+    p = e
+  }
+  if ((flags & 0x40) !== 0) {
+    if (p + 2 > end) return null
+    const e = p + 2 + ((buf[p]! << 8) | buf[p + 1]!)
+    if (e > end) return null
+    password = Buffer.from(buf.subarray(p + 2, e))
+    p = e
+  }
+  if (p !== end) return null
+  const packet: IConnectPacket = {
+    cmd: 'connect',
+    protocolId: version === 3 ? 'MQIsdp' : 'MQTT',
+    protocolVersion: version,
+    clean: (flags & 0x02) !== 0,
+    keepalive,
+    clientId,
+    length,
+  }
+  if (username !== undefined) packet.username = username
+  if (password !== undefined) packet.password = password
+  return packet
+}
+
+/** End of the length-prefixed string at `p` if it lies inside the packet and is ASCII, else -1. */
+function asciiEnd(buf: Buffer, p: number, end: number): number {
+  if (p + 2 > end) return -1
+  const e = p + 2 + ((buf[p]! << 8) | buf[p + 1]!)
+  if (e > end) return -1
+  for (let i = p + 2; i < e; i++) if (buf[i]! > 0x7f) return -1
+  return e
 }

@@ -116,6 +116,21 @@ describe('session', () => {
     expect(seen).toEqual(policy === 'drop-oldest' ? ['m1', 'm4', 'm5'] : ['m1', 'm2', 'm3'])
   })
 
+  it('sends QoS 1 messages that waited for a congested socket once it drains, without any PUBACK', async () => {
+    const { port } = await broker({ maxWriteBuffer: 64 * 1024 })
+    const sub = await Client.open(port, 'drain-sub', 5, { properties: { receiveMaximum: 1000 } })
+    await sub.subscribe('d/t', 1)
+    sub.socket.pause() // stop reading: kernel buffers fill, then the broker's
+    const pub = await Client.open(port, 'drain-pub', 5)
+    const payload = 'x'.repeat(16 * 1024)
+    for (let i = 1; i <= 200; i++) pub.publish('d/t', `${i}:${payload}`, 1, i)
+    await pub.waitCount('puback', 200)
+    // nothing is acknowledged: only the socket draining can move the queued messages
+    sub.socket.resume()
+    const got = await sub.waitCount('publish', 200)
+    expect(got.map((p) => Number((p as Packet & { payload: Buffer }).payload.toString().split(':')[0]))).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+  })
+
   it('completes the outgoing QoS 2 handshake', async () => {
     const { port } = await broker()
     const sub = await Client.open(port, 'q2-sub', 4)

@@ -1,11 +1,14 @@
 // CONNECT: validation, ring ownership, cluster claim, take-over, session resume or creation,
 // CONNACK. Packets arriving while this runs are held in `conn.pending` and replayed after.
+// Standalone (no cluster to ask) the claim is skipped and CONNACK is written in the same turn.
+// A clean session (3.1.1 clean session 1, 5.0 Session Expiry 0) never touches the store here.
 
-import type { IConnectPacket } from 'mqtt-packet'
+import mqtt, { type IConnectPacket } from 'mqtt-packet'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
 import { validateTopicName } from '../../src/mqtt/topic.js'
 import { ConnState, type Connection } from '../connection.js'
-import type { PendingWill } from '../broker.js'
+import type { Broker, PendingWill } from '../broker.js'
+import { standaloneFabric } from '../fabric.js'
 import { NEVER_EXPIRES, Session } from '../session.js'
 import { RC, RC4 } from '../reason-codes.js'
 
@@ -13,47 +16,51 @@ import { RC, RC4 } from '../reason-codes.js'
 const CONNACK_NEW = Buffer.from([0x20, 0x02, 0x00, 0x00])
 const CONNACK_PRESENT = Buffer.from([0x20, 0x02, 0x01, 0x00])
 
+type ConnectProperties = NonNullable<IConnectPacket['properties']>
+const NO_PROPERTIES: Readonly<ConnectProperties> = Object.freeze({})
+
+/** Counts and logs a refused CONNECT, answers CONNACK with the version's code and closes. */
+function refuse(conn: Connection, clientId: string, reason: string, rc5: number, rc4: number): void {
+  const b = conn.broker
+  b.stats.refused[reason] = (b.stats.refused[reason] ?? 0) + 1
+  conn.log.info('connect refused', { remote: conn.remote, clientId, reason })
+  conn.send(conn.version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: rc5 } : { cmd: 'connack', sessionPresent: false, returnCode: rc4 })
+  conn.end(`refused_${reason}`)
+}
+
 export function handleConnect(conn: Connection, packet: IConnectPacket): void {
   const b = conn.broker
   const version = (packet.protocolVersion ?? 4) as 3 | 4 | 5
   conn.setVersion(version)
   conn.state = ConnState.Connecting
-  conn.pending = []
-  const props = packet.properties ?? {}
+  const props: ConnectProperties = packet.properties ?? NO_PROPERTIES
   let clientId = packet.clientId ?? ''
   let assigned = false
 
-  const refuse = (reason: string, rc5: number, rc4: number): void => {
-    b.stats.refused[reason] = (b.stats.refused[reason] ?? 0) + 1
-    conn.log.info('connect refused', { remote: conn.remote, clientId, reason })
-    conn.send(version === 5 ? { cmd: 'connack', sessionPresent: false, reasonCode: rc5 } : { cmd: 'connack', sessionPresent: false, returnCode: rc4 })
-    conn.end(`refused_${reason}`)
-  }
-
   if (clientId.length === 0) {
     // 3.1.1 allows an empty ID only with clean session [MQTT-3.1.3-7, MQTT-3.1.3-8]
-    if (version !== 5 && !packet.clean) return refuse('empty_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
+    if (version !== 5 && !packet.clean) return refuse(conn, clientId, 'empty_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
     clientId = b.ownership ? b.ownership.assignClientId() : `ringmq-${b.workerId}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
     assigned = true
   } else if (clientId.includes('\u0000') || clientId.includes('\uFFFD')) {
     b.stats.protocolError('bad_client_id')
-    return refuse('bad_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
+    return refuse(conn, clientId, 'bad_client_id', RC.ClientIdentifierNotValid, RC4.IdentifierRejected)
   }
   conn.clientId = clientId
 
   if (b.ownership && !assigned && !b.ownership.owns(clientId)) {
     // a stale router sent this client here: "use another server" so no second live session appears
-    return refuse('not_owner', RC.UseAnotherServer, RC4.ServerUnavailable)
+    return refuse(conn, clientId, 'not_owner', RC.UseAnotherServer, RC4.ServerUnavailable)
   }
 
   if (version === 5) {
     if (props.receiveMaximum === 0 || props.maximumPacketSize === 0) {
       b.stats.protocolError('bad_connect_properties')
-      return refuse('bad_connect_properties', RC.ProtocolError, RC4.IdentifierRejected)
+      return refuse(conn, clientId, 'bad_connect_properties', RC.ProtocolError, RC4.IdentifierRejected)
     }
     if (props.authenticationMethod !== undefined) {
       // no enhanced authentication is offered
-      return refuse('bad_authentication_method', 0x8c, RC4.IdentifierRejected)
+      return refuse(conn, clientId, 'bad_authentication_method', 0x8c, RC4.IdentifierRejected)
     }
   }
 
@@ -63,7 +70,7 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
     const bad = validateTopicName(w.topic)
     if (bad) {
       b.stats.protocolError('bad_will_topic')
-      return refuse('bad_will_topic', RC.TopicNameInvalid, RC4.IdentifierRejected)
+      return refuse(conn, clientId, 'bad_will_topic', RC.TopicNameInvalid, RC4.IdentifierRejected)
     }
     const wp = w.properties
     const message: BrokerMessage = {
@@ -90,11 +97,14 @@ export function handleConnect(conn: Connection, packet: IConnectPacket): void {
   const expiryInterval = version === 5 ? props.sessionExpiryInterval ?? 0 : packet.clean ? 0 : NEVER_EXPIRES
   const clean = packet.clean ?? true
 
+  const params: ConnectParams = { clientId, assigned, clean, expiryInterval, will, keepalive: packet.keepalive ?? 0, props }
+  // standalone there is no other worker that could hold this client's session
+  if (b.fabric === standaloneFabric) return finishConnect(conn, params)
   b.fabric.claimSession(clientId).then(
-    () => finishConnect(conn, { clientId, assigned, clean, expiryInterval, will, keepalive: packet.keepalive ?? 0, props }),
+    () => finishConnect(conn, params),
     (err: Error) => {
       conn.log.warn('session claim failed', { clientId, err })
-      refuse('claim_failed', RC.ServerBusy, RC4.ServerUnavailable)
+      refuse(conn, clientId, 'claim_failed', RC.ServerBusy, RC4.ServerUnavailable)
     },
   )
 }
@@ -106,7 +116,36 @@ interface ConnectParams {
   expiryInterval: number
   will: PendingWill | null
   keepalive: number
-  props: NonNullable<IConnectPacket['properties']>
+  props: ConnectProperties
+}
+
+/**
+ * The 5.0 CONNACK without Assigned Client Identifier and Server Keep Alive depends only on the
+ * broker's limits: encoded once per broker, [session not present, session present].
+ */
+const connackV5 = new WeakMap<Broker, [Buffer, Buffer]>()
+
+function v5ConnackProperties(b: Broker): Record<string, unknown> {
+  return {
+    receiveMaximum: b.limits.receiveMaximum,
+    maximumPacketSize: b.limits.maxPacketSize,
+    topicAliasMaximum: b.limits.topicAliasMaximum,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true,
+  }
+}
+
+function plainV5Connack(b: Broker, sessionPresent: boolean): Buffer {
+  let pair = connackV5.get(b)
+  if (pair === undefined) {
+    const gen = (present: boolean): Buffer =>
+      mqtt.generate({ cmd: 'connack', sessionPresent: present, reasonCode: 0, properties: v5ConnackProperties(b) }, { protocolVersion: 5 })
+    pair = [gen(false), gen(true)]
+    connackV5.set(b, pair)
+  }
+  return pair[sessionPresent ? 1 : 0]
 }
 
 function finishConnect(conn: Connection, p: ConnectParams): void {
@@ -162,18 +201,16 @@ function finishConnect(conn: Connection, p: ConnectParams): void {
   }
 
   if (version === 5) {
-    const ack: Record<string, unknown> = {
-      receiveMaximum: b.limits.receiveMaximum,
-      maximumPacketSize: b.limits.maxPacketSize,
-      topicAliasMaximum: b.limits.topicAliasMaximum,
-      retainAvailable: true,
-      wildcardSubscriptionAvailable: true,
-      subscriptionIdentifiersAvailable: true,
-      sharedSubscriptionAvailable: true,
+    const plain = !p.assigned && serverKeepAlive === undefined ? plainV5Connack(b, sessionPresent) : null
+    if (plain !== null && plain.length <= conn.maxOutPacket) {
+      conn.write(plain)
+      conn.countOut('connack')
+    } else {
+      const ack = v5ConnackProperties(b)
+      if (p.assigned) ack.assignedClientIdentifier = p.clientId
+      if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive
+      conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties: ack })
     }
-    if (p.assigned) ack.assignedClientIdentifier = p.clientId
-    if (serverKeepAlive !== undefined) ack.serverKeepAlive = serverKeepAlive
-    conn.send({ cmd: 'connack', sessionPresent, reasonCode: 0, properties: ack })
   } else {
     conn.write(sessionPresent ? CONNACK_PRESENT : CONNACK_NEW)
     conn.countOut('connack')
@@ -187,7 +224,8 @@ function finishConnect(conn: Connection, p: ConnectParams): void {
   if (sessionPresent) session.resume()
   else session.drain()
 
-  const pending = conn.pending!
+  const pending = conn.pending
+  if (pending === null) return
   conn.pending = null
   for (const pkt of pending) {
     if (conn.state !== ConnState.Connected) break
