@@ -34,6 +34,9 @@ export class PackedBatchError extends Error {}
 
 export const PACKED_VERSION = 3
 
+/** shared by every record without groups (the common case): never mutated */
+const NO_GROUPS: readonly string[] = Object.freeze([])
+
 const F_RETAIN = 4
 const F_NORMAL = 8
 const F_EXPIRES = 16
@@ -133,8 +136,12 @@ export function unpackEntries(buf: Buffer, each: (e: PackedEntry) => void): void
     const publisherId = str()
     const payload = r.bytes32()
     const ng = r.u16()
-    const groups: string[] = []
-    for (let i = 0; i < ng; i++) groups.push(str())
+    let groups: readonly string[] = NO_GROUPS
+    if (ng > 0) {
+      const list: string[] = []
+      for (let i = 0; i < ng; i++) list.push(str())
+      groups = list
+    }
     const msg: BrokerMessage = { topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, origin, publisherId }
     if ((flags & F_EXPIRES) !== 0) msg.expiresAt = r.f64()
     if ((flags & F_PROPS) !== 0) msg.properties = unpackProps(r)
