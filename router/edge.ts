@@ -7,13 +7,16 @@
 //                                          CONNACK server unavailable, close
 //
 // Kept lean because every connection pays for it: one Conn object per connection, and the
-// socket event handlers are module-level functions (no closures per connection) that find
-// their Conn through a symbol on the socket. No timer per connection: the CONNECT deadline and
-// the worker connect timeout are entries in two shared DeadlineQueues. Counters are plain
-// numbers. The splice writes chunks as they come and pauses the reading side when the other
-// side's buffer is full (a 'drain' listener is added only then). The client socket
-// keeps reading while its worker is being reached (bytes after the CONNECT are kept, bounded by
-// the CONNECT size limit), which avoids a pause/resume per connection.
+// socket event handlers are module-level functions (no closures per connection but the worker
+// socket's read callback) that find their Conn through a symbol on the socket. No timer per
+// connection: the CONNECT deadline and the worker connect timeout are entries in two shared
+// DeadlineQueues. Counters are plain numbers. The splice writes chunks as they come and pauses
+// the reading side when the other side's buffer is full (a 'drain' listener is added only then).
+// The client socket keeps reading while its worker is being reached (bytes after the CONNECT are
+// kept, bounded by the CONNECT size limit), which avoids a pause/resume per connection. The
+// worker socket reads through `onread` (no Readable machinery per read), and its options are
+// shaped so that net.Socket's constructor stays on one hidden class (see route()). Both sockets
+// are half-open so that a FIN is answered with close(2) rather than shutdown(2) + close(2).
 
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'

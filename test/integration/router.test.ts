@@ -149,6 +149,7 @@ describe('router', () => {
 
   it('2,000 concurrent connects through the router all succeed, and nothing leaks after they close', async () => {
     const fdsBefore = fs.readdirSync(`/proc/${router.pid}/fd`).length
+    const closedBefore = await scrape(router.ready.metrics!)
     const conns = await Promise.all(Array.from({ length: 2000 }, (_, i) => rawConnect(routerPort, `many-${i}`, 4, {}, 60_000)))
     expect(conns.filter((c) => c.connack.returnCode === 0).length).toBe(2000)
     const m = await scrape(router.ready.metrics!)
@@ -167,6 +168,13 @@ describe('router', () => {
     }
     expect(open).toBe(0)
     expect(fds).toBeLessThanOrEqual(fdsBefore + 2)
+    // each DISCONNECT + FIN is counted once, as an orderly close (whichever side's FIN the router
+    // saw first), not as an error
+    const closedAfter = await scrape(router.ready.metrics!)
+    const orderly = (m: Map<string, number>): number =>
+      metric(m, 'ringmq_router_connections_closed_total', 'reason="client-closed"') + metric(m, 'ringmq_router_connections_closed_total', 'reason="worker-closed"')
+    expect(orderly(closedAfter) - orderly(closedBefore)).toBe(2000)
+    expect(metric(closedAfter, 'ringmq_router_connections_closed_total', 'reason="client-error"')).toBe(metric(closedBefore, 'ringmq_router_connections_closed_total', 'reason="client-error"'))
   }, 120_000)
 
   it('adopts a newer ring over Admin (compare-and-set) and writes it back to --ring', async () => {
