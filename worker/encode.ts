@@ -102,32 +102,30 @@ export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined, n
  */
 export class EncodeCache {
   #msg: BrokerMessage | null = null
-  #slots: (Buffer | undefined)[] = new Array(16)
-  #dirty = false
+  #slots: (Buffer | undefined)[] = new Array(16).fill(undefined)
+  /** the reset (fan-out) each slot was filled in: a slot from an earlier one is stale */
+  #filledIn: number[] = new Array(16).fill(0)
+  #gen = 1
 
+  /** Starts the fan-out of `msg`: forms cached for earlier messages no longer count. */
   reset(msg: BrokerMessage): void {
     this.#msg = msg
-    if (this.#dirty) {
-      this.#slots.fill(undefined)
-      this.#dirty = false
-    }
+    // a generation instead of clearing 16 slots per message (Array#fill is a runtime call)
+    this.#gen = this.#gen === 0x3fffffff ? 1 : this.#gen + 1
   }
 
   /** Encoded PUBLISH (packet ID 0) for a subscriber without subscription identifiers. */
   get(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean, now: number): Buffer {
     const cacheable = this.#msg === msg
     const slot = (v5 ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
-    if (cacheable) {
-      const hit = this.#slots[slot]
-      if (hit !== undefined) return hit
-    }
+    if (cacheable && this.#filledIn[slot] === this.#gen) return this.#slots[slot]!
     let buf: Buffer
     const props = v5 ? v5Properties(msg, undefined, now) : null
     if (props === null) buf = encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0)
     else buf = encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)
     if (cacheable) {
       this.#slots[slot] = buf
-      this.#dirty = true
+      this.#filledIn[slot] = this.#gen
     }
     return buf
   }
