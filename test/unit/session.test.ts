@@ -158,6 +158,20 @@ describe('session', () => {
     expect(pubs(sub)).toHaveLength(2)
   })
 
+  it('stores a session record at connect for persistent sessions only', async () => {
+    const { b, port } = await broker()
+    await Client.open(port, 'clean-v4', 4)
+    await Client.open(port, 'clean-v5', 5, { clean: true, properties: { sessionExpiryInterval: 0 } })
+    await Client.open(port, 'kept-v4', 4, { clean: false })
+    await Client.open(port, 'kept-v5', 5, { clean: true, properties: { sessionExpiryInterval: 60 } })
+    await b.store.flushed()
+    expect(b.store.getSession('clean-v4')).toBeUndefined()
+    expect(b.store.getSession('clean-v5')).toBeUndefined()
+    expect(b.store.getSession('kept-v4')?.expiryInterval).toBe(0xffffffff)
+    expect(b.store.getSession('kept-v5')?.expiryInterval).toBe(60)
+    expect([...b.store.listSessions()].map((r) => r.clientId).sort()).toEqual(['kept-v4', 'kept-v5'])
+  })
+
   it('persists subscriptions of a persistent session in the store', async () => {
     const { b, port } = await broker()
     const c = await Client.open(port, 'persisted', 4, { clean: false })
