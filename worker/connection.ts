@@ -1,6 +1,9 @@
-// One client connection: bytes in through an mqtt-packet parser, packets out through a
-// per-event-loop-turn write batch, keepalive, topic aliases, packet size limits, and the
-// connection's lifecycle. Protocol logic lives in handlers/; this file only moves bytes.
+// One client connection: bytes in through the FrameReader (mqtt-packet for the unusual
+// packets), packets out through a per-event-loop-turn write batch, keepalive, topic aliases,
+// packet size limits, and the connection's lifecycle. Protocol logic lives in handlers/; this
+// file only moves bytes. Every connect pays for what is built here, so nothing per connection
+// is a closure or a timer: listeners are shared functions, CONNECT deadlines and keepalive are
+// broker-wide queues.
 //
 //   socket 'data' ─> FrameReader (hot packets) / mqtt-packet parser (the rest) ─> dispatch() ─ switch (packet.cmd) ─> handlers/<packet>.ts
 //   handlers ─> write()/sendPublish() ─> out batch ─> one socket.write per turn (Broker.flush)
