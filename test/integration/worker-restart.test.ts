@@ -95,12 +95,22 @@ describe('worker restart', () => {
       }
       return seen.length >= 200
     }
+    // a second persistent session that never acknowledges: a QoS 1 message to it is
+    // acknowledged to its publisher only once its inflight record has committed
+    const fenceSub = await RawClient.open(w)
+    await fenceSub.connect('burst-fence', 4, { clean: false })
+    fenceSub.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'burst/fence', qos: 1 }] })
+    await fenceSub.next('suback')
     const pub = await connect(w, { protocolVersion: 4 })
     await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publishAsync('burst/t', String(i), { qos: 1 })))
     // all 200 written to the subscriber means its 100 PUBACKs were processed (window of 100)
     await waitFor(ackFirst100, 10_000, '200 messages at the subscriber')
-    // commit fence: this retained write is committed after the deletes of the acknowledged records
+    // commit fence: messages 100-199 were drained from the queue when 0-99 were acknowledged,
+    // and their inflight records (DUP on redelivery) are written behind, in order, by the
+    // inflight writer; the fence's record is written after them, and the retained write
+    // after the deletes of the acknowledged records
     await pub.publishAsync('burst/fence', 'fence', { qos: 1, retain: true })
+    fenceSub.destroy()
     sub.destroy()
     await w.proc.kill9()
 
