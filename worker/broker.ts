@@ -84,6 +84,7 @@ export class Broker implements BrokerSurface {
   /** offline persistent sessions with a finite expiry, and sessions with a delayed will */
   #offline = new Set<Session>()
   #wills = new Set<Session>()
+  #forwardAcks: Promise<unknown>[] = []
   #flushList: Connection[] = []
   #flushScheduled = false
   #server: net.Server | null = null
@@ -472,7 +473,9 @@ export class Broker implements BrokerSurface {
       deliverLocal(this, msg, matches, normal, groupSet, null, this.enc)
       return undefined
     }
-    const acks: Promise<unknown>[] = []
+    // one scratch list for every call: deliverLocal fills it and Promise.all reads it synchronously
+    const acks = this.#forwardAcks
+    acks.length = 0
     deliverLocal(this, msg, matches, normal, groupSet, acks, this.enc)
     // undefined: delivered or queued in memory within this call, acknowledged at once
     if (acks.length === 0) return undefined
