@@ -23,6 +23,9 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   // publish batches are bounded by count and bytes in forwarder.ts; this is the hard cap
   'grpc.max_receive_message_length': MAX_FRAME_BYTES,
   'grpc.max_send_message_length': MAX_FRAME_BYTES,
+  // channelz (grpc-js's introspection service, which ringmq does not serve) counts every
+  // message of every call; our own metrics say what matters
+  'grpc.enable_channelz': 0,
 }
 
 export interface GrpcServerHandle {

@@ -42,6 +42,8 @@ export const CLIENT_OPTIONS: grpc.ChannelOptions = {
   // the link is one long-lived stream with its own redial (below): grpc-js's retry layer
   // would only copy every frame into a replay buffer
   'grpc.enable_retries': 0,
+  // not served (see grpc-server.ts): no per-message bookkeeping for it
+  'grpc.enable_channelz': 0,
 }
 
 const BACKOFF_BASE_MS = 100
