@@ -19,6 +19,11 @@ export interface IdleSpec {
   protocol: ProtocolVersion
   /** pause after the last CONNACK before memory is read, so lazy allocation has happened */
   settleMs: number
+  /**
+   * connections opened and closed first, unmeasured, at the same rate: the connect path of a
+   * JIT-compiled server is otherwise optimised inside the window (0 = none)
+   */
+  warmup?: number
 }
 
 /** Current RSS in KB per named process group. */
@@ -52,50 +57,20 @@ export function sourceAddressFor(i: number): string | undefined {
 }
 
 export async function runIdle(spec: IdleSpec, opts: IdleOptions): Promise<IdleResult> {
-  if (spec.count >= 19_000) throw new RangeError('idle count must stay below the open-files limit (20,000)')
-  const conns: MqttConn[] = []
-  const maxPending = opts.maxPending ?? 256
-  let pending = 0
-  let failed = 0
-  let firstError: string | null = null
-  const placement: ClientPlacement = {
-    endpoint: (role, i) => ({ ...opts.placement.endpoint(role, i), localAddress: sourceAddressFor(i) }),
+  if (spec.count + (spec.warmup ?? 0) >= 19_000) throw new RangeError('idle count must stay below the open-files limit (20,000)')
+  if (spec.warmup) {
+    const warm = await connectAll(spec, spec.warmup, { ...opts, clientIdPrefix: `${opts.clientIdPrefix}-warm` })
+    await Promise.all(warm.conns.map((c) => c.close()))
+    // let the server finish the closes before the window opens
+    await delay(200)
   }
   const rss0 = opts.sampleRss?.() ?? {}
   const cpu0 = opts.sampleCpu?.() ?? {}
   const t0 = performance.now()
+  let conns: MqttConn[] = []
   try {
-    const schedule = new RateSchedule(spec.connectRate, t0)
-    let started = 0
-    let wake: (() => void) | null = null
-    const one = async (i: number): Promise<void> => {
-      pending++
-      try {
-        conns.push(await connectClient(placement, 'idle', i, spec.protocol, opts.clientIdPrefix))
-      } catch (err) {
-        failed++
-        firstError ??= (err as Error).message
-      } finally {
-        pending--
-        wake?.()
-      }
-    }
-    const all: Promise<void>[] = []
-    while (started < spec.count) {
-      const due = Math.min(spec.count - started, schedule.take(performance.now()), maxPending - pending)
-      for (let k = 0; k < due; k++) all.push(one(started++))
-      if (started >= spec.count) break
-      // wait for the schedule or for a pending connect to finish, whichever first
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, schedule.msUntilNext(performance.now())))
-        wake = () => {
-          clearTimeout(t)
-          wake = null
-          resolve()
-        }
-      })
-    }
-    await Promise.all(all)
+    const r = await connectAll(spec, spec.count, opts, t0)
+    conns = r.conns
     const connectMs = performance.now() - t0
     await delay(spec.settleMs)
     const cpu1 = opts.sampleCpu?.() ?? {}
@@ -107,8 +82,8 @@ export async function runIdle(spec: IdleSpec, opts: IdleOptions): Promise<IdleRe
       kind: 'idle',
       spec: { ...spec },
       connected: n,
-      failed,
-      firstError,
+      failed: r.failed,
+      firstError: r.firstError,
       connectMs,
       connectsPerSec: (n * 1000) / connectMs,
       rssKbPerConn: per(rss0, rss1),
@@ -118,4 +93,48 @@ export async function runIdle(spec: IdleSpec, opts: IdleOptions): Promise<IdleRe
     // close in slices: thousands of simultaneous FINs are a burst the next scenario would feel
     for (let i = 0; i < conns.length; i += 500) await Promise.all(conns.slice(i, i + 500).map((c) => c.close()))
   }
+}
+
+/** Opens `count` connections at the spec's rate, at most `maxPending` awaiting CONNACK. */
+async function connectAll(spec: IdleSpec, count: number, opts: IdleOptions, t0 = performance.now()): Promise<{ conns: MqttConn[]; failed: number; firstError: string | null }> {
+  const conns: MqttConn[] = []
+  const maxPending = opts.maxPending ?? 256
+  let pending = 0
+  let failed = 0
+  let firstError: string | null = null
+  const placement: ClientPlacement = {
+    endpoint: (role, i) => ({ ...opts.placement.endpoint(role, i), localAddress: sourceAddressFor(i) }),
+  }
+  const schedule = new RateSchedule(spec.connectRate, t0)
+  let started = 0
+  let wake: (() => void) | null = null
+  const one = async (i: number): Promise<void> => {
+    pending++
+    try {
+      conns.push(await connectClient(placement, 'idle', i, spec.protocol, opts.clientIdPrefix))
+    } catch (err) {
+      failed++
+      firstError ??= (err as Error).message
+    } finally {
+      pending--
+      wake?.()
+    }
+  }
+  const all: Promise<void>[] = []
+  while (started < count) {
+    const due = Math.min(count - started, schedule.take(performance.now()), maxPending - pending)
+    for (let k = 0; k < due; k++) all.push(one(started++))
+    if (started >= count) break
+    // wait for the schedule or for a pending connect to finish, whichever first
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, Math.max(1, schedule.msUntilNext(performance.now())))
+      wake = () => {
+        clearTimeout(t)
+        wake = null
+        resolve()
+      }
+    })
+  }
+  await Promise.all(all)
+  return { conns, failed, firstError }
 }
