@@ -56,9 +56,7 @@ export function load(name: string, o: LoadOpts, t: Timing): Scenario {
 }
 
 export function idle(name: string, count: number, connectRate: number, protocol: ProtocolVersion = 4): Scenario {
-  // as many warm-up connects first, at most 1,000 (see IdleSpec.warmup): a Node server's first
-  // ~500 connects cost it 3-4x a warm one while V8 optimises the accept path
-  return { kind: 'idle', spec: { name, count, connectRate, protocol, settleMs: 500, warmup: Math.min(1000, count) } }
+  return { kind: 'idle', spec: { name, count, connectRate, protocol, settleMs: 500, warmCpu: true } }
 }
 
 /** The figures the targets are stated on: 8 -> 8 pairs, 64 B, MQTT 3.1.1. */

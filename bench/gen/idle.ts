@@ -20,10 +20,10 @@ export interface IdleSpec {
   /** pause after the last CONNACK before memory is read, so lazy allocation has happened */
   settleMs: number
   /**
-   * connections opened and closed first, unmeasured, at the same rate: the connect path of a
-   * JIT-compiled server is otherwise optimised inside the window (0 = none)
+   * CPU per connect from a second, identical pass: the first (which gives memory) then warms
+   * up a JIT-compiled server, whose first ~500 connects cost 3-4x a warm one
    */
-  warmup?: number
+  warmCpu?: boolean
 }
 
 /** Current RSS in KB per named process group. */
@@ -57,19 +57,23 @@ export function sourceAddressFor(i: number): string | undefined {
 }
 
 export async function runIdle(spec: IdleSpec, opts: IdleOptions): Promise<IdleResult> {
-  if (spec.count + (spec.warmup ?? 0) >= 19_000) throw new RangeError('idle count must stay below the open-files limit (20,000)')
-  if (spec.warmup) {
-    const warm = await connectAll(spec, spec.warmup, { ...opts, clientIdPrefix: `${opts.clientIdPrefix}-warm` })
-    await Promise.all(warm.conns.map((c) => c.close()))
-    // let the server finish the closes before the window opens
-    await delay(200)
-  }
+  if (spec.count >= 19_000) throw new RangeError('idle count must stay below the open-files limit (20,000)')
+  const first = await measurePass(spec, opts, opts.clientIdPrefix)
+  if (!spec.warmCpu) return first
+  // let the server finish the closes before the second window opens
+  await delay(200)
+  const second = await measurePass(spec, { ...opts, sampleRss: undefined }, `${opts.clientIdPrefix}-2`)
+  return { ...first, cpuUsPerConnect: second.cpuUsPerConnect, failed: first.failed + second.failed, firstError: first.firstError ?? second.firstError }
+}
+
+/** Opens `count` connections, reads what they cost, closes them. */
+async function measurePass(spec: IdleSpec, opts: IdleOptions, clientIdPrefix: string): Promise<IdleResult> {
   const rss0 = opts.sampleRss?.() ?? {}
   const cpu0 = opts.sampleCpu?.() ?? {}
   const t0 = performance.now()
   let conns: MqttConn[] = []
   try {
-    const r = await connectAll(spec, spec.count, opts, t0)
+    const r = await connectAll(spec, spec.count, { ...opts, clientIdPrefix }, t0)
     conns = r.conns
     const connectMs = performance.now() - t0
     await delay(spec.settleMs)
