@@ -2,6 +2,8 @@
 
 import * as grpc from '@grpc/grpc-js'
 import { afterEach, describe, expect, it } from 'vitest'
+import { encodeMessage } from '../../src/cluster/message-codec.js'
+import { WIRE_PROTOCOL } from '../../src/cluster/peer-link.js'
 import { ringmqGrpc } from '../../src/cluster/proto.js'
 import type { PbPeerMessage } from '../../src/cluster/proto-types.js'
 import { HEARTBEAT_MS, MISSED_BEATS, startCluster, waitFor, type Node } from './cluster-harness.js'
@@ -91,5 +93,38 @@ describe('peer links', () => {
     call.write({ body: 'heartbeat', heartbeat: { epoch: 9, route_digest: '', retained_digest: '', time: 0, route_seq: 0 } })
     await waitFor(() => ended, 'stream without Hello closed')
     expect(w1.fabric.ring().epoch).toBe(1)
+  })
+})
+
+describe('wire revisions', () => {
+  it('a revision-1 peer is sent and may send the per-message forms (messages, msg_ids)', async () => {
+    nodes = (await startCluster(2)).nodes
+    const [w1] = nodes as [Node]
+    // an older worker (not in the ring: links are accepted from any worker ID)
+    const old = rawLink(w1, 'w9')
+    await waitFor(() => old.received.some((m) => m.body === 'hello'), 'hello from w1')
+    expect(old.received.find((m) => m.body === 'hello')!.hello.protocol).toBe(WIRE_PROTOCOL)
+    old.call.write({ body: 'route_snapshot', route_snapshot: { routes: [{ filter: 'old/#', group: '', count: 1 }], seq: 1, more: false } } as PbPeerMessage)
+    await waitFor(() => w1.fabric.fabric.remoteInterest('old/t').length === 1, 'w9 route at w1')
+
+    // w1 -> w9: QoS 1 in the per-message form; w9's per-message ack resolves the forward
+    const msg = { topic: 'old/t', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'w1', publisherId: 'c1' }
+    let settled = false
+    const done = w1.fabric.fabric.forward('w9', msg, [], true)!.then(() => (settled = true))
+    await waitFor(() => old.received.some((m) => m.body === 'publish_batch'), 'batch at w9')
+    const batch = old.received.find((m) => m.body === 'publish_batch')!.publish_batch
+    expect(batch.packed.length).toBe(0)
+    expect(batch.messages.map((m) => [m.topic, m.payload.toString(), m.qos])).toEqual([['old/t', 'x', 1]])
+    expect(settled).toBe(false)
+    old.call.write({ body: 'publish_ack', publish_ack: { msg_ids: [batch.messages[0]!.msg_id] } } as PbPeerMessage)
+    await done
+
+    // w9 -> w1 in the per-message form: delivered, and acknowledged with msg_ids, not ranges
+    old.call.write({ body: 'publish_batch', publish_batch: { batch_id: 1, messages: [encodeMessage({ ...msg, origin: 'w9' }, 42, [], true)] } } as PbPeerMessage)
+    await waitFor(() => old.received.some((m) => m.body === 'publish_ack'), 'ack at w9')
+    const ack = old.received.find((m) => m.body === 'publish_ack')!.publish_ack
+    expect(ack.msg_ids).toEqual([42])
+    expect(ack.ok_ranges.length).toBe(0)
+    expect(w1.broker.delivered.map((d) => d.msg.origin)).toEqual(['w9'])
   })
 })
