@@ -87,6 +87,8 @@ export class Broker implements BrokerSurface {
   #forwardAcks: Promise<unknown>[] = []
   #flushList: Connection[] = []
   #flushScheduled = false
+  /** connections inside their read handler (nested: a PROXY header's rest is fed from outside) */
+  #reading = 0
   #server: net.Server | null = null
   #ticker: NodeJS.Timeout | null = null
   #ticks = 0
@@ -271,10 +273,26 @@ export class Broker implements BrokerSurface {
 
   // ── output batching ──────────────────────────────────────────────────────────────────────
 
-  /** Queues `conn` for one flush at the end of this event-loop turn. */
+  // Output is written once per read: what handling one chunk from a client produced (the
+  // fan-out of every PUBLISH in it, acknowledgements) goes out as one write per receiving
+  // client when the chunk is done. At a low rate that is straight away, in the same callback;
+  // at a high rate a chunk carries many packets, so writes still carry many. Writes made
+  // outside a read (store commits, timers, the cluster fabric) are batched per event-loop turn.
+
+  /** A connection starts handling a chunk it read. */
+  beginRead(): void {
+    this.#reading++
+  }
+
+  /** ... and is done with it: flush what it wrote. */
+  endRead(): void {
+    if (--this.#reading === 0 && this.#flushList.length > 0) this.#flushNow()
+  }
+
+  /** Queues `conn` for one flush at the end of the current read, or else of this event-loop turn. */
   scheduleFlush(conn: Connection): void {
     this.#flushList.push(conn)
-    if (!this.#flushScheduled) {
+    if (this.#reading === 0 && !this.#flushScheduled) {
       this.#flushScheduled = true
       setImmediate(this.#flushAll)
     }
@@ -282,6 +300,10 @@ export class Broker implements BrokerSurface {
 
   #flushAll = (): void => {
     this.#flushScheduled = false
+    this.#flushNow()
+  }
+
+  #flushNow(): void {
     const list = this.#flushList
     this.#flushList = []
     for (let i = 0; i < list.length; i++) list[i]!.flush()

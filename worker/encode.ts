@@ -79,7 +79,7 @@ export function withPacketId(encoded: Buffer, packetId: number, dup: boolean): B
 }
 
 /** Properties a v5 subscriber receives for `msg`, or null when there are none. */
-export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined, now: number): PublishProps | null {
+export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined): PublishProps | null {
   const p = msg.properties
   if (p === undefined && subIds === undefined && msg.expiresAt === undefined) return null
   const out: PublishProps = {}
@@ -91,7 +91,7 @@ export function v5Properties(msg: BrokerMessage, subIds: number[] | undefined, n
     if (p.userProperties !== undefined) out.userProperties = p.userProperties
   }
   // the interval sent is what is left of it [MQTT-3.3.2-6]
-  if (msg.expiresAt !== undefined) out.messageExpiryInterval = Math.max(0, Math.ceil((msg.expiresAt - now) / 1000))
+  if (msg.expiresAt !== undefined) out.messageExpiryInterval = Math.max(0, Math.ceil((msg.expiresAt - Date.now()) / 1000))
   if (subIds !== undefined && subIds.length > 0) out.subscriptionIdentifier = subIds.length === 1 ? subIds[0] : subIds
   return out
 }
@@ -106,21 +106,42 @@ export class EncodeCache {
   /** the reset (fan-out) each slot was filled in: a slot from an earlier one is stale */
   #filledIn: number[] = new Array(16).fill(0)
   #gen = 1
+  #primedMsg: BrokerMessage | null = null
+  #primedFrame: Buffer | null = null
+  #primedSlot = 0
+
+  /**
+   * `frame` is the publisher's own plain QoS 0 PUBLISH for `msg` (no DUP, no retain, no
+   * properties): byte for byte the form its subscribers of the same family get. The next
+   * reset(msg) takes it as that form instead of encoding it again.
+   */
+  prime(msg: BrokerMessage, frame: Buffer, v5: boolean): void {
+    this.#primedMsg = msg
+    this.#primedFrame = frame
+    this.#primedSlot = v5 ? 8 : 0
+  }
 
   /** Starts the fan-out of `msg`: forms cached for earlier messages no longer count. */
   reset(msg: BrokerMessage): void {
     this.#msg = msg
     // a generation instead of clearing 16 slots per message (Array#fill is a runtime call)
     this.#gen = this.#gen === 0x3fffffff ? 1 : this.#gen + 1
+    if (this.#primedMsg === null) return
+    if (this.#primedMsg === msg) {
+      this.#slots[this.#primedSlot] = this.#primedFrame!
+      this.#filledIn[this.#primedSlot] = this.#gen
+    }
+    this.#primedMsg = null
+    this.#primedFrame = null
   }
 
   /** Encoded PUBLISH (packet ID 0) for a subscriber without subscription identifiers. */
-  get(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean, now: number): Buffer {
+  get(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean): Buffer {
     const cacheable = this.#msg === msg
     const slot = (v5 ? 8 : 0) | (qos << 1) | (retain ? 1 : 0)
     if (cacheable && this.#filledIn[slot] === this.#gen) return this.#slots[slot]!
     let buf: Buffer
-    const props = v5 ? v5Properties(msg, undefined, now) : null
+    const props = v5 ? v5Properties(msg, undefined) : null
     if (props === null) buf = encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0)
     else buf = encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)
     if (cacheable) {

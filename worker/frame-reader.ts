@@ -8,7 +8,7 @@
 //                                   └─ fallback ───> mqtt.parser().parse(frame) ─> 'packet' | 'error'
 
 import { isUtf8 } from 'node:buffer'
-import type { IConnectPacket, Packet } from 'mqtt-packet'
+import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet'
 
 export interface FrameSink {
   /** a decoded packet */
@@ -21,8 +21,17 @@ export interface FrameSink {
   readonly open: boolean
 }
 
+/**
+ * A PUBLISH decoded by the fast path. `frame` is the packet's own bytes (a copy) when it is a
+ * plain QoS 0 PUBLISH (no DUP, no retain, minimal length encoding): exactly what a subscriber
+ * of the same protocol family gets, so it is sent as is (EncodeCache.prime).
+ */
+export type FastPublish = IPublishPacket & { frame: Buffer | undefined }
+
 export class FrameReader {
   #left: Buffer | null = null
+  /** the last ASCII topic decoded on the fast path */
+  #lastTopic = ''
   /** protocol version after CONNECT: 5.0 PUBLISH carries a property block */
   v5 = false
 
@@ -74,8 +83,18 @@ export class FrameReader {
       const tlen = (buf[body]! << 8) | buf[body + 1]!
       let p = body + 2 + tlen
       if (p + (qos > 0 ? 2 : 0) > end) return sink.fallback(buf.subarray(start, end))
-      const topicBytes = buf.subarray(body + 2, p)
-      if (!isUtf8(topicBytes)) return sink.fallback(buf.subarray(start, end))
+      // A client usually repeats its topic: compared with the last (ASCII) one, the string is
+      // reused, with no decode and its hash already computed for the lookups that follow.
+      let topic = this.#lastTopic
+      if (!sameAscii(buf, body + 2, tlen, topic)) {
+        if (isAscii(buf, body + 2, p)) {
+          topic = buf.toString('latin1', body + 2, p)
+          this.#lastTopic = topic
+        } else {
+          if (!isUtf8(buf.subarray(body + 2, p))) return sink.fallback(buf.subarray(start, end))
+          topic = buf.toString('utf8', body + 2, p)
+        }
+      }
       let messageId: number | undefined
       if (qos > 0) {
         messageId = (buf[p]! << 8) | buf[p + 1]!
@@ -86,19 +105,21 @@ export class FrameReader {
         if (p >= end || buf[p] !== 0) return sink.fallback(buf.subarray(start, end))
         p++
       }
-      // copy: the payload may outlive this chunk (queues, retained)
-      const payload = Buffer.allocUnsafe(end - p)
-      buf.copy(payload, 0, p, end)
-      sink.packet({
+      // one copy of the whole frame: the payload may outlive this chunk (queues, retained), and
+      // a plain QoS 0 frame is already the PUBLISH its subscribers get (FastPublish.frame)
+      const frame = copyFrame(buf, start, end)
+      const packet: FastPublish = {
         cmd: 'publish',
         qos: qos as 0 | 1 | 2,
         dup: (h & 8) !== 0,
         retain: (h & 1) !== 0,
-        topic: topicBytes.toString('utf8'),
-        payload,
+        topic,
+        payload: frame.subarray(p - start),
         messageId,
         length: end - body,
-      } as Packet)
+        frame: h === 0x30 && body - start - 1 === varIntLength(end - body) ? frame : undefined,
+      }
+      sink.packet(packet)
       return
     }
     // PUBACK 0x40, PUBREC 0x50, PUBREL 0x62, PUBCOMP 0x70 without reason code
@@ -192,4 +213,33 @@ function asciiEnd(buf: Buffer, p: number, end: number): number {
   if (e > end) return -1
   for (let i = p + 2; i < e; i++) if (buf[i]! > 0x7f) return -1
   return e
+}
+
+/** Frames up to this size are copied byte by byte (Buffer#copy makes a view and calls out per copy). */
+const SMALL_FRAME = 256
+
+function copyFrame(buf: Buffer, start: number, end: number): Buffer {
+  const n = end - start
+  const frame = Buffer.allocUnsafe(n)
+  if (n > SMALL_FRAME) buf.copy(frame, 0, start, end)
+  else for (let i = 0; i < n; i++) frame[i] = buf[start + i]!
+  return frame
+}
+
+/** Whether buf[from, to) is all ASCII. */
+function isAscii(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i]! > 0x7f) return false
+  return true
+}
+
+/** Whether buf[from, from + n) is `ascii` (a string of ASCII characters only). */
+function sameAscii(buf: Buffer, from: number, n: number, ascii: string): boolean {
+  if (ascii.length !== n) return false
+  for (let i = 0; i < n; i++) if (buf[from + i] !== ascii.charCodeAt(i)) return false
+  return true
+}
+
+/** Bytes the minimal encoding of a remaining length takes [MQTT-1.5.5]. */
+function varIntLength(n: number): number {
+  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4
 }

@@ -8,8 +8,10 @@ export type PacketType =
   | 'unsubscribe' | 'unsuback' | 'pingreq' | 'pingresp' | 'disconnect' | 'auth'
 
 export class Stats {
+  /** by type, except PUBLISH: `publishPacketsIn` and `publishesDelivered` (plain fields on the hot path) */
   packetsIn: Record<string, number> = Object.create(null)
   packetsOut: Record<string, number> = Object.create(null)
+  publishPacketsIn = 0
   bytesIn = 0
   bytesOut = 0
   publishesReceived = 0
@@ -69,8 +71,8 @@ export function registerWorkerMetrics(registry: Registry, stats: Stats, g: Gauge
   plainCounter('ringmq_connections_accepted_total', 'TCP connections accepted', () => stats.accepted)
   counterFrom('ringmq_connections_closed_total', 'Connections closed, by reason', 'reason', () => stats.closed)
   counterFrom('ringmq_connections_refused_total', 'CONNECTs refused, by reason', 'reason', () => stats.refused)
-  counterFrom('ringmq_packets_received_total', 'MQTT packets received, by type', 'type', () => stats.packetsIn)
-  counterFrom('ringmq_packets_sent_total', 'MQTT packets sent, by type', 'type', () => stats.packetsOut)
+  counterFrom('ringmq_packets_received_total', 'MQTT packets received, by type', 'type', () => withPublish(stats.packetsIn, stats.publishPacketsIn))
+  counterFrom('ringmq_packets_sent_total', 'MQTT packets sent, by type', 'type', () => withPublish(stats.packetsOut, stats.publishesDelivered))
   plainCounter('ringmq_bytes_received_total', 'Bytes received from MQTT clients', () => stats.bytesIn)
   plainCounter('ringmq_bytes_sent_total', 'Bytes written to MQTT clients', () => stats.bytesOut)
   plainCounter('ringmq_publishes_received_total', 'PUBLISH packets accepted from clients', () => stats.publishesReceived)
@@ -90,4 +92,9 @@ export function registerWorkerMetrics(registry: Registry, stats: Stats, g: Gauge
   gauge('ringmq_inflight_messages', 'Outgoing QoS 1/2 messages awaiting acknowledgement', g.inflight)
   gauge('ringmq_retained_messages', 'Retained messages held', g.retained)
   gauge('ringmq_lmdb_size_bytes', 'Size of the LMDB environment', g.storeBytes)
+}
+
+/** Per-type counts with the PUBLISH count added (absent while zero, like every other type). */
+function withPublish(byType: Record<string, number>, publish: number): Record<string, number> {
+  return publish === 0 ? byType : { ...byType, publish }
 }

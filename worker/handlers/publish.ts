@@ -6,6 +6,7 @@ import type { IPublishPacket } from 'mqtt-packet'
 import type { BrokerMessage, MessageProperties } from '../../src/mqtt/message.js'
 import { validateTopicName } from '../../src/mqtt/topic.js'
 import type { Connection } from '../connection.js'
+import type { FastPublish } from '../frame-reader.js'
 import { RC } from '../reason-codes.js'
 
 const PUBACK = 0x40
@@ -29,8 +30,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
     // a client must not send a Subscription Identifier [MQTT-3.3.4-6]
     if (props.subscriptionIdentifier !== undefined) return conn.protocolError('subscription_id_in_publish', RC.ProtocolError)
   }
-  const bad = validateTopicName(topic)
-  if (bad !== null) return conn.protocolError('bad_topic_name', RC.TopicNameInvalid, bad)
+  // the frame reader hands out the same string while a client repeats its topic
+  if (topic !== conn.validTopic) {
+    const bad = validateTopicName(topic)
+    if (bad !== null) return conn.protocolError('bad_topic_name', RC.TopicNameInvalid, bad)
+    conn.validTopic = topic
+  }
   const qos = packet.qos
   const id = packet.messageId ?? 0
   // a QoS > 0 PUBLISH carries a non-zero packet identifier [MQTT-2.2.1-3]
@@ -60,6 +65,9 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   }
 
   if (qos === 0) {
+    // a plain QoS 0 frame from the fast path is sent on as it came (encode.ts)
+    const frame = (packet as FastPublish).frame
+    if (frame !== undefined) b.enc.prime(msg, frame, conn.version === 5)
     b.publish(msg, null)
     return
   }
