@@ -86,7 +86,7 @@ function parseOptions(argv: string[]): Options {
     scenarios: values.scenarios ? values.scenarios.split(',').map((s) => s.trim()) : null,
     out,
     // quick must stay under 3 minutes with the build in front of it
-    budgetS: Number(values.budget ?? (full ? 3600 : 150)),
+    budgetS: Number(values.budget ?? (full ? 3600 : 170)),
     pin: !values['no-pin'],
     cpuProf: values['cpu-prof'] ? path.join(out, 'profiles') : null,
     from: values.from ? path.resolve(values.from) : null,

@@ -14,7 +14,7 @@ export interface Timing {
   drainMs: number
 }
 
-export const QUICK_TIMING: Timing = { warmupMs: 500, durationMs: 800, drainMs: 3000 }
+export const QUICK_TIMING: Timing = { warmupMs: 300, durationMs: 700, drainMs: 3000 }
 export const FULL_TIMING: Timing = { warmupMs: 1000, durationMs: 4000, drainMs: 5000 }
 
 /**
@@ -56,7 +56,7 @@ export function load(name: string, o: LoadOpts, t: Timing): Scenario {
 }
 
 export function idle(name: string, count: number, connectRate: number, protocol: ProtocolVersion = 4): Scenario {
-  return { kind: 'idle', spec: { name, count, connectRate, protocol, settleMs: 500, warmCpu: true } }
+  return { kind: 'idle', spec: { name, count, connectRate, protocol, settleMs: 300, warmCpu: true } }
 }
 
 /** The figures the targets are stated on: 8 -> 8 pairs, 64 B, MQTT 3.1.1. */
