@@ -286,7 +286,9 @@ export class Broker implements BrokerSurface {
 
   /** ... and is done with it: flush what it wrote. */
   endRead(): void {
-    if (--this.#reading === 0 && this.#flushList.length > 0) this.#flushNow()
+    if (--this.#reading !== 0) return
+    if (this.#flushList.length > 0) this.#flushNow()
+    this.fabric.readDone()
   }
 
   /** Queues `conn` for one flush at the end of the current read, or else of this event-loop turn. */

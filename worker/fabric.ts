@@ -68,6 +68,11 @@ export interface Fabric {
   retainedChanged(topic: string, msg: BrokerMessage | null): RetainedStamp | undefined
   /** Before CONNACK: end any live session of this client ID on other workers. */
   claimSession(clientId: string): Promise<void>
+  /**
+   * The broker finished handling a chunk a client sent: forwards held for more messages at a
+   * high rate that waited long enough go now (a read is a wake-up the process has anyway).
+   */
+  readDone(): void
   close(): Promise<void>
 }
 
@@ -108,5 +113,6 @@ export const standaloneFabric: Fabric = {
   forward: () => undefined,
   retainedChanged: () => undefined,
   claimSession: () => Promise.resolve(),
+  readDone() {},
   close: () => Promise.resolve(),
 }

@@ -2,13 +2,16 @@
 // event-loop turn (setImmediate) or as soon as it holds `maxBatch` messages / `maxBatchBytes`.
 // At a high rate to a peer (HOLD_RATE messages per ms and more, measured over recent batches)
 // the flush waits HOLD_MS instead of one turn: each batch costs both workers a gRPC message
-// whatever it holds, and one gRPC message on a stream costs about 12 us to send and 10 us to
-// receive on top of a wake-up of the receiver (tens of us on a VM), while at 20,000 msg/s one
-// turn holds one or two messages. 2 ms was chosen over 1 ms: half the batches, for 1 ms more
-// latency, and only above 5,000 msg/s to one peer. Below that rate a hold would cost a timer
-// wake-up per batch and latency for nothing.
+// whatever it holds (tens of microseconds on each side plus a wake-up of the receiver, see
+// bench/grpc-cost.ts), while at 20,000 msg/s one turn holds one or two messages. 2 ms was chosen
+// over 1 ms: half the batches, for 1 ms more latency, and only above 5,000 msg/s to one peer.
+// Below that rate a hold would cost latency for nothing. A held batch goes out at the end of the
+// first client read after it is HOLD_MS old (`readDone`, called by the broker): at such a rate
+// reads come every few tens of microseconds, whereas a timer per batch would wake an otherwise
+// idle process (about 90 us of CPU per wake-up on a VM). One backstop timer bounds the hold
+// when reads stop (HOLD_BACKSTOP_MS).
 //
-//   forward(peer, msg) -> queue[peer] --(setImmediate | HOLD_MS in a stream | full batch)--> PublishBatch on the link
+//   forward(peer, msg) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
 //                         pending[msgId] <-------------------------- PublishAck{msg_ids}
 //
 // Ordering: one queue and one ordered stream per peer, so messages from one publisher reach a
@@ -60,6 +63,7 @@ export const PACKED_BATCH_REVISION = 3
 const sizeOf = (msg: BrokerMessage): number => msg.payload.length + msg.topic.length + 64
 
 class PeerQueue {
+  constructor(readonly peerId: string) {}
   link: Link | undefined
   /** the peer reads packed batches (its Hello.protocol) */
   packed = false
@@ -67,6 +71,8 @@ class PeerQueue {
   queuedBytes = 0
   pending = new Map<number, Pending>()
   scheduled = false
+  /** performance.now() when the batch being held started (in Forwarder's held set) */
+  heldSince = 0
   /** performance.now() of the last batch sent */
   lastFlush = -Infinity
   /** recent messages per ms to this peer (moving average over batches) */
@@ -76,6 +82,8 @@ class PeerQueue {
 
 /** how long a batch may wait for more messages at a high rate (ms) */
 const HOLD_MS = 2
+/** the longest a held batch waits when no client read comes to release it (ms) */
+const HOLD_BACKSTOP_MS = 3 * HOLD_MS
 /** messages per ms from which batches are held (5,000 msg/s to one peer) */
 const HOLD_RATE = 5
 
@@ -86,6 +94,9 @@ export class Forwarder {
   #peers = new Map<string, PeerQueue>()
   #nextMsgId = 1
   #nextBatchId = 1
+  /** queues holding a batch for more messages (high rate) */
+  #held = new Set<PeerQueue>()
+  #backstop: NodeJS.Timeout | null = null
 
   constructor(opts: ForwarderOptions) {
     this.#o = opts
@@ -94,7 +105,7 @@ export class Forwarder {
   #peer(id: string): PeerQueue {
     let q = this.#peers.get(id)
     if (!q) {
-      q = new PeerQueue()
+      q = new PeerQueue(id)
       this.#peers.set(id, q)
     }
     return q
@@ -146,14 +157,45 @@ export class Forwarder {
     if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
     else if (!q.scheduled) {
       q.scheduled = true
-      const run = (): void => {
-        q.scheduled = false
-        this.#flush(peerId, q)
-      }
-      if (q.rate >= HOLD_RATE) setTimeout(run, HOLD_MS)
-      else setImmediate(run)
+      if (q.rate >= HOLD_RATE) this.#hold(q)
+      else
+        setImmediate(() => {
+          q.scheduled = false
+          this.#flush(peerId, q)
+        })
     }
     return done
+  }
+
+  /** A client read was handled: held batches that waited HOLD_MS go now. */
+  readDone(): void {
+    if (this.#held.size > 0) this.#release(performance.now())
+  }
+
+  #hold(q: PeerQueue): void {
+    q.heldSince = performance.now()
+    this.#held.add(q)
+    if (this.#backstop === null) this.#backstop = setTimeout(this.#onBackstop, HOLD_BACKSTOP_MS)
+  }
+
+  #release(now: number): void {
+    for (const q of this.#held) {
+      if (now - q.heldSince < HOLD_MS) continue
+      this.#held.delete(q)
+      q.scheduled = false
+      this.#flush(q.peerId, q)
+    }
+  }
+
+  #onBackstop = (): void => {
+    this.#backstop = null
+    const now = performance.now()
+    this.#release(now)
+    if (this.#held.size === 0) return
+    // next when the oldest batch still held reaches the backstop
+    let oldest = now
+    for (const q of this.#held) if (q.heldSince < oldest) oldest = q.heldSince
+    this.#backstop = setTimeout(this.#onBackstop, Math.max(1, oldest + HOLD_BACKSTOP_MS - now))
   }
 
   onAck(peerId: string, ack: PbPublishAck): void {
@@ -193,6 +235,9 @@ export class Forwarder {
 
   close(): void {
     for (const [id, q] of this.#peers) if (q.link) this.detach(id, q.link)
+    if (this.#backstop !== null) clearTimeout(this.#backstop)
+    this.#backstop = null
+    this.#held.clear()
   }
 
   #drop(peerId: string, msg: BrokerMessage, reason: string, err: Error): Promise<void> | undefined {

@@ -191,6 +191,7 @@ class GrpcFabricImpl implements GrpcFabric {
       forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean) => this.#forwarder.forward(workerId, msg, groups, normal),
       retainedChanged: (topic: string, msg: BrokerMessage | null) => this.#retained.localChange(topic, msg),
       claimSession: (clientId: string) => this.#claimSession(clientId),
+      readDone: () => this.#forwarder.readDone(),
       close: () => this.close(),
     }
   }
