@@ -193,14 +193,19 @@ export class Session {
   }
 
   /** PUBREC from the client: the message moves to 'pubrel'. Returns false for an unknown ID. */
-  received(packetId: number): boolean {
+  /**
+   * PUBREC for an outgoing QoS 2 message: the flow moves on to PUBREL. False for an ID not in
+   * flight; else the store write the PUBREL must wait for (undefined when there is none): once
+   * a PUBREL is sent the PUBLISH must never be sent again [MQTT-4.3.3-1], so a restart
+   * must find the flow in its PUBREL state.
+   */
+  received(packetId: number): false | Promise<void> | undefined {
     const out = this.inflight.get(packetId)
     if (out === undefined || out.qos !== 2) return false
-    if (out.state === 'publish') {
-      out.state = 'pubrel'
-      if (this.persistent) void this.broker.store.putInflight({ v: 1, clientId: this.clientId, packetId, state: 'pubrel', qos: 2, message: out.msg, retain: out.retain, ...(out.subIds ? { subscriptionIds: out.subIds } : {}) })
-    }
-    return true
+    if (out.state !== 'publish') return undefined
+    out.state = 'pubrel'
+    if (!this.persistent) return undefined
+    return this.broker.store.putInflight({ v: 1, clientId: this.clientId, packetId, state: 'pubrel', qos: 2, message: out.msg, retain: out.retain, ...(out.subIds ? { subscriptionIds: out.subIds } : {}) })
   }
 
   /** A PUBREC with an error reason ends the QoS 2 flow [MQTT-4.3.3]. */

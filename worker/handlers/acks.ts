@@ -28,8 +28,19 @@ export function handlePubrec(conn: Connection, packet: IPubrecPacket): void {
     session.abandon(id)
     return
   }
-  if (session.received(id)) conn.sendPubrel(id)
-  else {
+  const stored = session.received(id)
+  if (stored === undefined) conn.sendPubrel(id)
+  else if (stored !== false) {
+    // PUBREL only once the PUBREL state is durable: after a restart the flow must resume with
+    // PUBREL, never with the PUBLISH again [MQTT-4.3.3-1]
+    stored.then(
+      () => conn.sendPubrel(id),
+      (err: Error) => {
+        conn.log.error('PUBREL state not stored', { packetId: id, err })
+        conn.end('commit_failed')
+      },
+    )
+  } else {
     unknownId(conn, 'pubrec', id)
     if (conn.version === 5) conn.send({ cmd: 'pubrel', messageId: id, reasonCode: RC.PacketIdentifierNotFound })
     else conn.sendPubrel(id)
