@@ -53,10 +53,20 @@ export function handlePubrel(conn: Connection, packet: IPubrelPacket): void {
   const b = conn.broker
   const known = session.incomingQos2.delete(id)
   const stored = session.persistent && b.store.hasIncomingQos2(conn.clientId, id)
-  if (stored) void b.store.deleteIncomingQos2(conn.clientId, id)
   if (known || stored) {
     if (known && conn.unacked > 0) conn.unacked--
-    conn.sendAck(PUBCOMP, id)
+    if (!stored) conn.sendAck(PUBCOMP, id)
+    else {
+      // PUBCOMP once the record is gone: after a crash a new PUBLISH reusing this ID must not
+      // be taken for a resend of the completed one [MQTT-4.3.3-2]
+      b.store.deleteIncomingQos2(conn.clientId, id).then(
+        () => conn.sendAck(PUBCOMP, id),
+        (err: Error) => {
+          conn.log.error('QoS 2 completion not stored', { packetId: id, err })
+          conn.end('commit_failed')
+        },
+      )
+    }
     return
   }
   // PUBREL for an ID we do not hold (e.g. resent after our PUBCOMP was lost) [MQTT-4.3.3-12]
