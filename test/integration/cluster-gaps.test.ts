@@ -64,6 +64,16 @@ function collect(c: MqttClient): Array<{ topic: string; payload: string }> {
   return out
 }
 
+/** A subscriber on w3 to `filter` (QoS 1), once w1 has its route: what it receives. */
+async function subscriberOnW3(prefix: string, filter: string): Promise<Array<{ topic: string; payload: string }>> {
+  const sub = await connect('w3', { clientId: idWithPrefs(prefix, 'w3') })
+  const got = collect(sub)
+  const before = await routesOf('w1', 'w3')
+  await sub.subscribeAsync(filter, { qos: 1 })
+  await routesSeen('w1', 'w3', before + 1)
+  return got
+}
+
 beforeAll(async () => {
   const ring = await writeThreeWorkerRing('ringmq-gaps-')
   spec = ring.spec
@@ -90,11 +100,7 @@ afterAll(async () => {
 
 describe('cluster gaps (3 workers)', () => {
   it('publishes the will of an expiry-0 session taken over from another worker', async () => {
-    const sub = await connect('w3', { clientId: idWithPrefs('tw-sub', 'w3') })
-    const got = collect(sub)
-    const r1 = await routesOf('w1', 'w3')
-    await sub.subscribeAsync('gaps/will/#', { qos: 1 })
-    await routesSeen('w1', 'w3', r1 + 1)
+    const got = await subscriberOnW3('tw-sub', 'gaps/will/#')
 
     const clientId = idWithPrefs('tw', 'w1', 'w2')
     const first = await connect('w1', { clientId, will: { topic: 'gaps/will/taken', payload: Buffer.from('gone'), qos: 1, retain: false } })
@@ -116,11 +122,7 @@ describe('cluster gaps (3 workers)', () => {
   })
 
   it('publishes the pending delayed will of a persistent session taken over from another worker', async () => {
-    const sub = await connect('w3', { clientId: idWithPrefs('tp-sub', 'w3') })
-    const got = collect(sub)
-    const r1 = await routesOf('w1', 'w3')
-    await sub.subscribeAsync('gaps/pwill/#', { qos: 1 })
-    await routesSeen('w1', 'w3', r1 + 1)
+    const got = await subscriberOnW3('tp-sub', 'gaps/pwill/#')
 
     const clientId = idWithPrefs('tp', 'w1', 'w2')
     const first = await connect('w1', {
