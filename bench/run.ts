@@ -19,7 +19,7 @@ import { evaluateTargets } from './report/checks.js'
 import { checkLine, renderMarkdown, renderReadmeSection, type RunInfo } from './report/markdown.js'
 import { aggregate, type ScenarioResult, type TargetRound } from './report/summary.js'
 import { CHART_FIGURES, renderSvg } from './report/svg.js'
-import { fullScenarios, quickScenarios, type Scenario } from './scenarios.js'
+import { fullScenarios, quickScenarios, targetWarmup, type Scenario } from './scenarios.js'
 import { aedesTarget } from './targets/aedes.js'
 import { haproxyTarget, HAPROXY } from './targets/haproxy.js'
 import { mosquittoTarget, MOSQUITTO } from './targets/mosquitto.js'
@@ -141,6 +141,12 @@ async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[]
   const s = samplers(rt)
   let noDelivery: string | null = null
   try {
+    if (scenarios.some((sc) => sc.kind === 'load')) {
+      for (const w of targetWarmup()) {
+        if (w.kind === 'load') await runLoad(w.spec, { placement: rt.placement, clientIdPrefix: `b${round}-${w.spec.name}` })
+          .catch((err: Error) => log(`  ${t.id.padEnd(15)} warm-up ${w.spec.name}: ${err.message}`))
+      }
+    }
     for (const sc of scenarios) {
       if (sc.kind === 'idle' && !t.idle) continue
       if (!t.protocols.includes(sc.spec.protocol)) {

@@ -144,3 +144,20 @@ describe('EncodeCache.prime', () => {
     expect(enc.get(m, 0, false, false)).toEqual(encodePlainPublish('t', m.payload, 0, false, false, 0))
   })
 })
+
+describe('encodePlainPublish', () => {
+  const topics = ['a/b', 'sensors/é/température', 'x'.repeat(300), 'emoji/\u{1F600}', '']
+  for (const topic of topics) {
+    for (const [qos, retain, version] of [[0, false, 4], [1, true, 4], [2, false, 5], [0, true, 5]] as const) {
+      it(`writes what mqtt-packet writes: topic of ${topic.length} chars, QoS ${qos}, retain ${retain}, protocol ${version}`, () => {
+        const payload = Buffer.from('payload-' + topic.length)
+        const ours = encodePlainPublish(topic, payload, qos, retain, version === 5, qos > 0 ? 0x1234 : 0)
+        const theirs = mqttPacket.generate(
+          { cmd: 'publish', topic, payload, qos, retain, dup: false, messageId: qos > 0 ? 0x1234 : undefined, ...(version === 5 ? { properties: {} } : {}) },
+          { protocolVersion: version },
+        )
+        expect(ours).toEqual(theirs)
+      })
+    }
+  }
+})
