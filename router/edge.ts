@@ -18,6 +18,7 @@
 // shaped so that net.Socket's constructor stays on one hidden class (see route()). Both sockets
 // are half-open so that a FIN is answered with close(2) rather than shutdown(2) + close(2).
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { HostPort } from '../src/config/flags.js'

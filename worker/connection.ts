@@ -8,6 +8,7 @@
 //   socket 'data' ─> FrameReader (hot packets) / mqtt-packet parser (the rest) ─> dispatch() ─ switch (packet.cmd) ─> handlers/<packet>.ts
 //   handlers ─> write()/sendPublish() ─> out batch ─> one socket.write per turn (Broker.flush)
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import mqtt, { type Packet, type Parser } from 'mqtt-packet'
 

@@ -3,6 +3,7 @@
 // the 2-byte packet ID is patched into a copy. The plain form (3.1/3.1.1, or 5.0 without
 // properties) is written by hand; 5.0 properties go through mqtt-packet's generator.
 
+import { Buffer } from 'node:buffer'
 import mqtt from 'mqtt-packet'
 import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
 

@@ -7,7 +7,7 @@
 //                                   ├─ fast decode ─> packet object
 //                                   └─ fallback ───> mqtt.parser().parse(frame) ─> 'packet' | 'error'
 
-import { isUtf8 } from 'node:buffer'
+import { Buffer, isUtf8 } from 'node:buffer'
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet'
 
 export interface FrameSink {

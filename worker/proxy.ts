@@ -1,6 +1,7 @@
 // Reads the PROXY protocol v2 header a router sends before the client's bytes, so that logs
 // and limits see the device's address instead of the router's.
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import { parseProxyV2 } from '../src/mqtt/proxy-protocol.js'
 

@@ -4,6 +4,7 @@
 // else (not a CONNECT, no CONNECT within the deadline, the socket closing) is simply closed.
 // The caller bounds how many sockets wait here at once; above that it closes at accept.
 
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 
 const CONNACK_V5_QUOTA_EXCEEDED = Buffer.from([0x20, 3, 0x00, 0x97, 0x00])

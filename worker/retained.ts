@@ -9,6 +9,7 @@
 // be confused). Tombstones are never delivered; the fabric drops them when they expire.
 // Without a cluster (no stamp) a clear deletes the record, as before.
 
+import { Buffer } from 'node:buffer'
 import type { BrokerMessage } from '../src/mqtt/message.js'
 import type { Store, StoredRetained } from '../src/store/store.js'
 import { hasWildcard, matchesFilter } from '../src/mqtt/topic.js'

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 // PublishAck.ok_ranges (wire revision 3): the acknowledged message ids of one ack frame as
 // runs of consecutive ids. Ids are per-link sequence numbers and a receiver acknowledges them
 // mostly in order, so a frame acknowledging hundreds of messages is one or a few runs, where

@@ -24,6 +24,7 @@
 // once; when a link goes down, everything queued or awaiting an ack on it is dropped/rejected
 // (reason link_lost). The broker decides what a rejection means for its publisher.
 
+import { performance } from 'node:perf_hooks'
 import { errPeerDown, RingmqError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { BrokerMessage } from '../mqtt/message.js'

@@ -1,6 +1,7 @@
 // BrokerMessage <-> ForwardedMessage (proto). Presence of optional MQTT 5 properties is
 // carried by has_* flags because an empty string is a valid property value.
 
+import { Buffer } from 'node:buffer'
 import type { BrokerMessage, MessageProperties, QoS } from '../mqtt/message.js'
 import type { PbForwardedMessage, PbMessageProperties, PbUserProperty } from './proto-types.js'
 

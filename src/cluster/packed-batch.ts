@@ -20,6 +20,7 @@
 // byte is a record's flags, never 3 (QoS 3 does not exist), so it is refused, not misread.
 // Received payloads are views into the batch buffer (as protobuf's own decoding gives).
 
+import { Buffer } from 'node:buffer'
 import type { BrokerMessage, MessageProperties, QoS } from '../mqtt/message.js'
 
 export interface PackedEntry {

@@ -15,6 +15,7 @@
 // object, a BufferList and events per call. Anything else (5.0 properties, bridge levels, odd
 // name/level pairs, errors) goes to mqtt-packet, which gives the verdict and the error text.
 
+import { Buffer } from 'node:buffer'
 import mqtt from 'mqtt-packet'
 
 export type PeekReject = 'not-connect' | 'malformed' | 'too-large'

@@ -7,6 +7,7 @@
 //    2 bytes  length of what follows (addresses, then optional TLVs, which are skipped)
 //   IPv4: src 4, dst 4, src port 2, dst port 2 | IPv6: src 16, dst 16, src port 2, dst port 2
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { RingmqError } from '../errors.js'
 

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 // Topic names and topic filters: validation with the spec rule each check enforces, shared
 // subscription parsing, and a single-filter matcher (for retained messages on SUBSCRIBE).
 

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 // The ring's hash: MurmurHash3 x86_32 (seed 0) over the UTF-8 bytes of a key.
 //
 // Why not hashring's default (md5)? One `crypto.createHash` per lookup costs about a

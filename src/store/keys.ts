@@ -9,6 +9,7 @@
 // per-client ranges still work because every record of a client uses the same part. The real
 // client ID, filter or topic is always inside the record itself.
 
+import { Buffer } from 'node:buffer'
 import { createHash } from 'node:crypto'
 
 /** Bytes allowed raw per key part; two parts plus separators stay well under 1978. */

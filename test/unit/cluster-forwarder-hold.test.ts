@@ -2,6 +2,7 @@
 // client read after 2 ms (readDone), or at the 6 ms backstop timer when no read comes. Fake
 // timers (including performance.now) make the clock exact.
 
+import { performance } from 'node:perf_hooks'
 import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Forwarder } from '../../src/cluster/forwarder.js'
@@ -14,8 +15,11 @@ const msg: BrokerMessage = { topic: 't', payload: Buffer.from('x'), qos: 0, reta
 
 beforeEach(() => {
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'performance'] })
+  // the forwarder reads node:perf_hooks' performance (the global one is a getter): fake time too
+  vi.spyOn(performance, 'now').mockImplementation(() => globalThis.performance.now())
 })
 afterEach(() => {
+  vi.restoreAllMocks()
   vi.useRealTimers()
 })
 

@@ -3,6 +3,7 @@
 // Standalone (no cluster to ask) the claim is skipped and CONNACK is written in the same turn.
 // A clean session (3.1.1 clean session 1, 5.0 Session Expiry 0) never touches the store here.
 
+import { Buffer } from 'node:buffer'
 import mqtt, { type IConnectPacket } from 'mqtt-packet'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
 import { validateTopicName } from '../../src/mqtt/topic.js'
