@@ -15,7 +15,7 @@
 // The client socket keeps reading while its worker is being reached (bytes after the CONNECT are
 // kept, bounded by the CONNECT size limit), which avoids a pause/resume per connection. The
 // worker socket reads through `onread` (no Readable machinery per read), and its options are
-// shaped so that net.Socket's constructor stays on one hidden class (see route()). Both sockets
+// shaped so that net.Socket's constructor stays on one hidden class (worker-socket.ts). Both sockets
 // are half-open so that a FIN is answered with close(2) rather than shutdown(2) + close(2).
 
 import { Buffer } from 'node:buffer'
@@ -28,6 +28,7 @@ import type { RingWorker } from '../src/ring/spec.js'
 import { DeadlineQueue } from './deadlines.js'
 import type { Membership } from './membership.js'
 import type { CloseReason, RouterCounts, RouterMetrics } from './metrics.js'
+import { connectWorker } from './worker-socket.js'
 
 export interface EdgeOptions {
   mqtt: HostPort
@@ -222,23 +223,8 @@ function route(c: Conn): void {
     c.client.destroySoon() // close once written, whether or not the client closes its side
     return
   }
-  const at = m.address(target.id)
-  const w = net.connect({
-    host: at.host,
-    port: at.port,
-    noDelay: true,
-    allowHalfOpen: true,
-    // net.Socket's constructor copies its options ({...options}) and then sets these three on the
-    // copy. Given here with the values it sets, the copy keeps one hidden class; otherwise V8 (11.3,
-    // Node 20) builds a new one for every socket and every options read in the stream
-    // constructors misses its inline cache (~30 runtime lookups per socket).
-    emitClose: false,
-    autoDestroy: true,
-    decodeStrings: false,
-    // the worker's bytes skip the Readable machinery (push, 'data', flowing state): read into
-    // one shared buffer, copied out and written to the client at once
-    onread: { buffer: workerReadBuffer, callback: (n: number) => fromWorker(c, n) },
-  } as net.NetConnectOpts) as Tagged
+  // read into one shared buffer, copied out and written to the client at once
+  const w = connectWorker(m.address(target.id), { buffer: workerReadBuffer, callback: (n: number) => fromWorker(c, n) }) as Tagged
   w[kConn] = c
   c.worker = w
   c.workerId = target.id

@@ -5,12 +5,17 @@
 // as soon as a probe or a connect succeeds. Every worker starts out presumed alive so
 // that a fresh router routes at once. Nothing here needs to survive a restart.
 
+import { Buffer } from 'node:buffer'
 import net from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { parseHostPort, type HostPort } from '../src/config/flags.js'
 import type { Logger } from '../src/log.js'
 import { Placement } from '../src/ring/placement.js'
 import type { RingSpec, RingWorker } from '../src/ring/spec.js'
+import { connectWorker, type WorkerRead } from './worker-socket.js'
+
+/** A probe closes at connect: whatever a worker might send is dropped. */
+const PROBE_READ: WorkerRead = { buffer: Buffer.allocUnsafe(512), callback: () => true }
 
 export class Membership {
   #placement: Placement
@@ -104,22 +109,25 @@ export class Membership {
   }
 
   #probe(workerId: string, timeoutMs: number, intervalMs: number): void {
-    const at = this.#addresses.get(workerId)!
-    const s = net.connect({ host: at.host, port: at.port })
+    // the same socket options and listeners as a client's worker connection (worker-socket.ts)
+    const s = connectWorker(this.#addresses.get(workerId)!, PROBE_READ)
     this.#probing.add(s)
-    const done = (up: boolean, why: string): void => {
-      if (!this.#probing.delete(s)) return
+    const end = (): boolean => {
+      clearTimeout(timer)
+      if (!this.#probing.delete(s)) return false
       s.destroy()
-      if (up) this.markUp(workerId)
-      else this.markDown(workerId, why)
+      return true
     }
-    s.setTimeout(timeoutMs, () => {
-      if (!this.#probing.delete(s)) return
-      s.destroy()
-      this.timedOut(workerId, intervalMs)
+    const timer = setTimeout(() => {
+      if (end()) this.timedOut(workerId, intervalMs)
+    }, timeoutMs)
+    s.on('connect', () => {
+      if (end()) this.markUp(workerId)
     })
-    s.once('connect', () => done(true, ''))
-    s.once('error', (err: NodeJS.ErrnoException) => done(false, `probe ${err.code ?? err.message}`))
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (end()) this.markDown(workerId, `probe ${err.code ?? err.message}`)
+    })
+    s.on('close', end)
   }
 
   #index(spec: RingSpec): void {
