@@ -141,7 +141,7 @@ async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[]
   const s = samplers(rt)
   let noDelivery: string | null = null
   try {
-    if (scenarios.some((sc) => sc.kind === 'load')) {
+    if (t.jit && scenarios.some((sc) => sc.kind === 'load')) {
       for (const w of targetWarmup()) {
         if (w.kind === 'load') await runLoad(w.spec, { placement: rt.placement, clientIdPrefix: `b${round}-${w.spec.name}` })
           .catch((err: Error) => log(`  ${t.id.padEnd(15)} warm-up ${w.spec.name}: ${err.message}`))

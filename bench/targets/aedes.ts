@@ -10,6 +10,7 @@ export const aedesTarget: TargetDef = {
   id: 'aedes',
   label: 'Aedes (Node)',
   idle: true,
+  jit: true,
   // Aedes 1.x answers an MQTT 5.0 CONNECT with return code 1 (unacceptable protocol version)
   protocols: [4],
   async probe() {

@@ -53,6 +53,7 @@ export const haproxyTarget: TargetDef = {
   id: 'haproxy',
   label: 'HAProxy 2.6 -> Mosquitto',
   idle: true,
+  jit: false,
   protocols: [4, 5],
   async probe() {
     return missingFile(HAPROXY, 'haproxy (apt install haproxy)') ?? missingFile(MOSQUITTO, 'mosquitto (apt install mosquitto)')

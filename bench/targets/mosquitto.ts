@@ -32,6 +32,7 @@ export const mosquittoTarget: TargetDef = {
   id: 'mosquitto',
   label: 'Mosquitto (Debian)',
   idle: true,
+  jit: false,
   protocols: [4, 5],
   async probe() {
     return missingFile(MOSQUITTO, 'mosquitto (apt install mosquitto)')

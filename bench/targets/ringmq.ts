@@ -74,6 +74,7 @@ export const workerTarget: TargetDef = {
   id: 'ringmq-worker',
   label: 'ringmq worker alone',
   idle: true,
+  jit: true,
   protocols: [4, 5],
   async probe() {
     return probeCommand('worker')
@@ -89,6 +90,7 @@ export const routerTarget: TargetDef = {
   id: 'ringmq-router',
   label: 'ringmq router -> 1 worker',
   idle: true,
+  jit: true,
   protocols: [4, 5],
   async probe() {
     return probeCommand('router') ?? probeCommand('worker')
@@ -121,6 +123,7 @@ export const clusterTarget: TargetDef = {
   id: 'ringmq-cluster',
   label: 'ringmq 3 workers, pub on w1 -> sub on w2',
   idle: false,
+  jit: true,
   protocols: [4, 5],
   async probe() {
     const why = probeCommand('worker')

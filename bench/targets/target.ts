@@ -37,6 +37,11 @@ export interface TargetDef {
   label: string
   /** scenario kinds this target takes part in (the cluster is not an idle-connection target) */
   idle: boolean
+  /**
+   * served by Node: V8 compiles its hot paths during the first seconds of load, so it gets an
+   * unmeasured warm-up load before its first scenario (scenarios.ts, targetWarmup)
+   */
+  jit: boolean
   /** MQTT protocol levels it speaks; scenarios at other levels are reported as not run */
   protocols: readonly (4 | 5)[]
   /** null when runnable, else the reason it is skipped */

@@ -69,12 +69,23 @@ export function packEntries(entries: readonly PackedEntry[]): Buffer {
   // one pass for the table, the string references and the records' size bound
   const refs = new Array<number>(entries.length * 3)
   let bound = 3
+  // consecutive messages mostly repeat these (one client read yields a run from one
+  // publisher; the origin is this worker): a string compare instead of a Map lookup
+  let topic: string | null = null
+  let origin: string | null = null
+  let publisher: string | null = null
+  let topicRef = 0
+  let originRef = 0
+  let publisherRef = 0
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!
     const m = e.msg
-    refs[3 * i] = strings.ref(m.topic)
-    refs[3 * i + 1] = strings.ref(m.origin)
-    refs[3 * i + 2] = strings.ref(m.publisherId)
+    if (m.topic !== topic) topicRef = strings.ref((topic = m.topic))
+    if (m.origin !== origin) originRef = strings.ref((origin = m.origin))
+    if (m.publisherId !== publisher) publisherRef = strings.ref((publisher = m.publisherId))
+    refs[3 * i] = topicRef
+    refs[3 * i + 1] = originRef
+    refs[3 * i + 2] = publisherRef
     bound += 1 + 6 + 6 + 4 + 2 + 8 + m.payload.length + 2 * e.groups.length
     for (const g of e.groups) strings.ref(g)
     if (m.properties) bound += propsBound(m.properties)
