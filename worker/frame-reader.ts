@@ -1,6 +1,6 @@
 // Splits the byte stream into MQTT packets and decodes the hot ones (PUBLISH without
-// properties, PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ, the common CONNECT) directly from the
-// bytes. Every other packet, and anything unusual about a hot one, goes to mqtt-packet's parser
+// properties, PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ, the 2-byte DISCONNECT, the common
+// CONNECT) directly from the bytes. Every other packet, and anything unusual about a hot one, goes to mqtt-packet's parser
 // one whole packet at a time, so mqtt-packet stays the authority on the protocol and its errors.
 //
 //   chunk ─> [leftover + chunk] ─> frame: header byte | remaining length (1-4 bytes) | body
@@ -130,6 +130,12 @@ export class FrameReader {
     }
     if (h === 0xc0 && end === body) {
       sink.packet({ cmd: 'pingreq', length: 0 } as Packet)
+      return
+    }
+    // the 2-byte DISCONNECT (5.0: reason 0x00, no properties [MQTT-3.14.2-1]); building
+    // mqtt-packet's parser for it was most of the cost of a client's goodbye
+    if (h === 0xe0 && end === body) {
+      sink.packet((this.v5 ? { cmd: 'disconnect', length: 0, reasonCode: 0 } : { cmd: 'disconnect', length: 0 }) as Packet)
       return
     }
     if (h === 0x10) {

@@ -145,6 +145,24 @@ describe('EncodeCache.prime', () => {
   })
 })
 
+describe('DISCONNECT fast path', () => {
+  for (const version of [4, 5] as const) {
+    it(`reads the 2-byte DISCONNECT as mqtt-packet does, and leaves the others to it (protocol ${version})`, () => {
+      const reader = new FrameReader(1 << 20)
+      reader.v5 = version === 5
+      const sink = new Sink()
+      const plain = Buffer.from([0xe0, 0x00])
+      reader.push(plain, sink)
+      const theirs = parse(plain, version) as Packet & { reasonCode?: number }
+      expect(sink.packets).toEqual([{ cmd: 'disconnect', length: 0, ...(theirs.reasonCode === undefined ? {} : { reasonCode: theirs.reasonCode }) }])
+      // reserved flags set, or (5.0) a reason code: mqtt-packet decides
+      reader.push(Buffer.from([0xe1, 0x00]), sink)
+      if (version === 5) reader.push(Buffer.from([0xe0, 0x01, 0x04]), sink)
+      expect(sink.fallbacks).toHaveLength(version === 5 ? 2 : 1)
+    })
+  }
+})
+
 describe('encodePlainPublish', () => {
   const topics = ['a/b', 'sensors/é/température', 'x'.repeat(300), 'emoji/\u{1F600}', '']
   for (const topic of topics) {
