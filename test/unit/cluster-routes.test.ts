@@ -96,6 +96,8 @@ describe('RouteTable', () => {
     expect(view(t, 'x')).toHaveLength(1)
     expect(view(t, 'y')).toHaveLength(0)
     expect(view(t, 'z')).toHaveLength(0)
+    // the same topic right before and after a change: the last-topic memo must not answer
+    expect(view(t, 'x')).toHaveLength(1)
     expect(t.applyDelta('w2', 12, [], [{ filter: 'x', group: '', count: 1 }])).toBe('applied')
     expect(view(t, 'x')).toHaveLength(0)
   })
