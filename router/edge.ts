@@ -24,6 +24,7 @@ import { performance } from 'node:perf_hooks'
 import type { HostPort } from '../src/config/flags.js'
 import { connackServerUnavailable, peekConnect } from '../src/mqtt/connect-peek.js'
 import { encodeProxyV2 } from '../src/mqtt/proxy-protocol.js'
+import { inheritNoDelay } from '../src/net/no-delay.js'
 import type { RingWorker } from '../src/ring/spec.js'
 import { DeadlineQueue } from './deadlines.js'
 import type { Membership } from './membership.js'
@@ -108,6 +109,7 @@ export class Edge {
       this.#server.once('error', reject)
       this.#server.listen({ port: this.opts.mqtt.port, host: this.opts.mqtt.host, backlog: 4096 }, () => resolve())
     })
+    inheritNoDelay(this.#server)
     const a = this.#server.address() as net.AddressInfo
     return { host: a.address, port: a.port }
   }

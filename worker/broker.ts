@@ -15,6 +15,7 @@ import { validateLimits, type BrokerLimits } from '../src/mqtt/limits.js'
 import type { BrokerMessage } from '../src/mqtt/message.js'
 import { parseShared } from '../src/mqtt/topic.js'
 import { Trie } from '../src/mqtt/trie.js'
+import { inheritNoDelay } from '../src/net/no-delay.js'
 import type { Store, StoredWill } from '../src/store/store.js'
 import { Connection, ConnState } from './connection.js'
 import { EncodeCache } from './encode.js'
@@ -547,18 +548,6 @@ export class Broker implements BrokerSurface {
   routeSnapshot(): Array<RouteChange & { count: number }> {
     return [...this.#routes.values()].map((r) => ({ ...r.route, count: r.count }))
   }
-}
-
-/**
- * Linux copies TCP_NODELAY from a listening socket to the sockets it accepts: set it once on
- * the listener and Node's per-connection setsockopt (the server's `noDelay`) can go. Elsewhere,
- * or if Node's handle does not offer it, every socket keeps getting it at accept.
- */
-function inheritNoDelay(server: net.Server): void {
-  if (process.platform !== 'linux') return
-  const s = server as net.Server & { _handle?: { setNoDelay?(on: boolean): number } | null; noDelay?: boolean }
-  if (s.noDelay !== true || typeof s._handle?.setNoDelay !== 'function') return
-  if (s._handle.setNoDelay(true) === 0) s.noDelay = false
 }
 
 /** Creates a broker over `store` and restores its state. Call `listen()` to accept clients. */
