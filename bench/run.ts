@@ -27,6 +27,9 @@ import { clusterTarget, routerTarget, workerTarget } from './targets/ringmq.js'
 import { hasTaskset, killAllStarted } from './targets/server-process.js'
 import type { RunningTarget, TargetDef } from './targets/target.js'
 
+/** unmeasured connects a Node target makes between the idle scenario's memory and CPU passes */
+const IDLE_WARM_CONNECTS = 3000
+
 const ALL_TARGETS: TargetDef[] = [mosquittoTarget, aedesTarget, haproxyTarget, workerTarget, routerTarget, clusterTarget]
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
@@ -162,7 +165,7 @@ async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[]
       try {
         r = sc.kind === 'load'
           ? await runLoad(sc.spec, { placement: rt.placement, clientIdPrefix: prefix, sampleCpu: s.cpu })
-          : await runIdle(sc.spec, { placement: rt.placement, clientIdPrefix: prefix, sampleCpu: s.cpu, sampleRss: s.rss })
+          : await runIdle(sc.spec, { placement: rt.placement, clientIdPrefix: prefix, sampleCpu: s.cpu, sampleRss: s.rss, warmConnects: t.jit ? IDLE_WARM_CONNECTS : 0 })
       } catch (err) {
         r = { kind: 'error', scenario: sc.spec.name, error: (err as Error).message }
         // a target that delivers nothing would only time out again in every load scenario

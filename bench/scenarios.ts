@@ -68,7 +68,7 @@ export function idle(name: string, count: number, connectRate: number, protocol:
  * servers have nothing to compile and get the per-scenario warm-up only.
  */
 export function targetWarmup(): Scenario[] {
-  const t: Timing = { warmupMs: 0, durationMs: 1000, drainMs: 3000 }
+  const t: Timing = { warmupMs: 0, durationMs: 800, drainMs: 3000 }
   return [load('warm-q0', { qos: 0 }, t), load('warm-q1', { qos: 1 }, t)]
 }
 

@@ -36,6 +36,12 @@ export interface IdleOptions {
   sampleRss?: RssSampler
   /** most connects awaiting CONNACK at once */
   maxPending?: number
+  /**
+   * With spec.warmCpu: connections opened and closed, unmeasured, between the memory pass and
+   * the CPU pass, as fast as the server takes them. A Node server keeps getting cheaper per
+   * connect for thousands of connects while V8 optimises its accept path (docs/bench.md).
+   */
+  warmConnects?: number
 }
 
 export interface IdleResult {
@@ -51,6 +57,9 @@ export interface IdleResult {
 }
 
 const PER_SOURCE = 10_000
+/** warm-up connects: open at most this many at once, at this rate */
+const WARM_SLICE = 500
+const WARM_RATE = 20_000
 
 export function sourceAddressFor(i: number): string | undefined {
   return i < PER_SOURCE ? undefined : `127.0.0.${2 + (i % 8)}`
@@ -60,6 +69,11 @@ export async function runIdle(spec: IdleSpec, opts: IdleOptions): Promise<IdleRe
   if (spec.count >= 19_000) throw new RangeError('idle count must stay below the open-files limit (20,000)')
   const first = await measurePass(spec, opts, opts.clientIdPrefix)
   if (!spec.warmCpu) return first
+  for (let done = 0; done < (opts.warmConnects ?? 0); done += WARM_SLICE) {
+    const n = Math.min(WARM_SLICE, opts.warmConnects! - done)
+    const { conns } = await connectAll({ ...spec, connectRate: WARM_RATE }, n, { ...opts, clientIdPrefix: `${opts.clientIdPrefix}-w${done}` })
+    await Promise.all(conns.map((c) => c.close()))
+  }
   // let the server finish the closes before the second window opens
   await delay(200)
   const second = await measurePass(spec, { ...opts, sampleRss: undefined }, `${opts.clientIdPrefix}-2`)
