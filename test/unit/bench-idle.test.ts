@@ -1,6 +1,7 @@
 import net from 'node:net'
+import mqtt from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sourceAddressFor } from '../../bench/gen/idle.js'
+import { runIdle, sourceAddressFor } from '../../bench/gen/idle.js'
 import { MqttConn } from '../../bench/gen/mqtt-conn.js'
 
 describe('bench idle connections', () => {
@@ -39,5 +40,36 @@ describe('bench idle connections', () => {
       c.socket.destroy()
       expect(peers).toContain('127.0.0.5')
     })
+  })
+
+  it('makes the warm-up connects between the memory pass and the CPU pass, and counts only its own', async () => {
+    // answers every CONNECT with CONNACK; counts connections
+    let accepted = 0
+    const server = net.createServer((sock) => {
+      accepted++
+      const parser = mqtt.parser({ protocolVersion: 4 })
+      parser.on('packet', (p) => {
+        if (p.cmd === 'connect') sock.write(mqtt.generate({ cmd: 'connack', returnCode: 0, sessionPresent: false }))
+      })
+      sock.on('data', (d) => parser.parse(d))
+      sock.on('error', () => {})
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
+    const port = (server.address() as net.AddressInfo).port
+    try {
+      const passes: number[] = []
+      const r = await runIdle(
+        { name: 'idle', count: 20, connectRate: 2000, protocol: 4, settleMs: 0, warmCpu: true },
+        { placement: { endpoint: () => ({ host: '127.0.0.1', port }) }, clientIdPrefix: 'warm-test', sampleCpu: () => (passes.push(accepted), {}), warmConnects: 30 },
+      )
+      expect(r.connected).toBe(20)
+      expect(r.failed).toBe(0)
+      expect(accepted).toBe(20 + 30 + 20)
+      // CPU is sampled around each pass: [before 1st, after 1st, before 2nd, after 2nd]; the
+      // warm-up connects fall between the passes, outside both windows
+      expect(passes).toEqual([0, 20, 50, 70])
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()))
+    }
   })
 })
