@@ -39,6 +39,10 @@ interface LoadOpts {
 }
 
 export function load(name: string, o: LoadOpts, t: Timing): Scenario {
+  return { kind: 'load', spec: loadSpec(name, o, t) }
+}
+
+function loadSpec(name: string, o: LoadOpts, t: Timing): LoadSpec {
   const spec: LoadSpec = {
     name,
     publishers: o.publishers ?? 8,
@@ -52,7 +56,7 @@ export function load(name: string, o: LoadOpts, t: Timing): Scenario {
     ...t,
   }
   if (o.rate !== undefined) spec.rate = o.rate
-  return { kind: 'load', spec }
+  return spec
 }
 
 export function idle(name: string, count: number, connectRate: number, protocol: ProtocolVersion = 4): Scenario {
@@ -67,9 +71,9 @@ export function idle(name: string, count: number, connectRate: number, protocol:
  * 3.1 us, after 1.5 s 2.1, after 3 s 1.8. QoS 0 and QoS 1, because their paths differ. C
  * servers have nothing to compile and get the per-scenario warm-up only.
  */
-export function targetWarmup(): Scenario[] {
+export function targetWarmup(): LoadSpec[] {
   const t: Timing = { warmupMs: 0, durationMs: 800, drainMs: 3000 }
-  return [load('warm-q0', { qos: 0 }, t), load('warm-q1', { qos: 1 }, t)]
+  return [loadSpec('warm-q0', { qos: 0 }, t), loadSpec('warm-q1', { qos: 1 }, t)]
 }
 
 /** The figures the targets are stated on: 8 -> 8 pairs, 64 B, MQTT 3.1.1. */

@@ -32,7 +32,10 @@ function writeVarInt(buf: Buffer, pos: number, n: number): number {
   return pos
 }
 
-/** Topic length when every character is ASCII (one byte each in UTF-8), else -1. */
+/**
+ * Topic length when every character is ASCII (one byte each in UTF-8), else -1. Topics over 256
+ * characters are left to the native UTF-8 writer, faster than a JS loop at that length.
+ */
 function asciiLength(topic: string): number {
   const n = topic.length
   if (n > 256) return -1

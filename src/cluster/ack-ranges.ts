@@ -1,10 +1,11 @@
-import { Buffer } from 'node:buffer'
 // PublishAck.ok_ranges (wire revision 3): the acknowledged message ids of one ack frame as
 // runs of consecutive ids. Ids are per-link sequence numbers and a receiver acknowledges them
 // mostly in order, so a frame acknowledging hundreds of messages is one or a few runs, where
 // `repeated uint64 msg_ids` costs protobuf a 64-bit decode and conversion per id.
 //
 //   ranges := (first:u48 count:u32)*      big-endian
+
+import { Buffer } from 'node:buffer'
 
 export class AckRangesError extends Error {}
 

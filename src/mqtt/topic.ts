@@ -1,6 +1,7 @@
-import { Buffer } from 'node:buffer'
 // Topic names and topic filters: validation with the spec rule each check enforces, shared
 // subscription parsing, and a single-filter matcher (for retained messages on SUBSCRIBE).
+
+import { Buffer } from 'node:buffer'
 
 /** Why a topic or filter was refused; `null` means valid. */
 export type TopicError = string | null

@@ -1,10 +1,11 @@
-import { Buffer } from 'node:buffer'
 // The ring's hash: MurmurHash3 x86_32 (seed 0) over the UTF-8 bytes of a key.
 //
 // Why not hashring's default (md5)? One `crypto.createHash` per lookup costs about a
 // microsecond and allocates; murmur3 is a few dozen integer operations, mixes well enough for
 // consistent hashing (every input bit avalanches through `fmix32`), and is fully specified, so
 // any node (or another language) computes the same positions. See docs/ring.md.
+
+import { Buffer } from 'node:buffer'
 
 const scratch = Buffer.alloc(1024)
 /** hashring reads the 4 bytes as little-endian right after each call, so one buffer is reused. */
