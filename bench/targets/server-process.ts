@@ -2,8 +2,9 @@
 // Every process started here is stopped by its PID (SIGTERM, then SIGKILL after a grace).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
+import fs from 'node:fs'
 import net from 'node:net'
+import { createInterface } from 'node:readline'
 
 export interface ServerProcess {
   readonly name: string
@@ -108,17 +109,39 @@ export async function waitForPort(port: number, timeoutMs: number, dead: () => b
   }
 }
 
-/** Reserves free loopback ports (closed again; a small race is accepted for a bench). */
+/**
+ * Free loopback ports for servers that must be told their port (Mosquitto, HAProxy, `--port`).
+ * Picked below the kernel's ephemeral range: a port from listen(0) is an ephemeral one, and once
+ * released any outgoing connection on the machine (thousands, in a bench or a test run) may take
+ * it as its source port before the server binds it (EADDRINUSE). Each is checked free by binding
+ * it; two callers picking the same one at the same moment remains possible, and unlikely.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve) => {
+  const low = 10_000
+  const high = ephemeralLow() - 1
+  const ports: number[] = []
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries >= 200) throw new Error(`no free port in ${low}-${high} after 200 tries`)
+    const port = low + Math.floor(Math.random() * (high - low + 1))
+    if (ports.includes(port)) continue
+    const free = await new Promise<boolean>((resolve) => {
       const s = net.createServer()
-      s.listen(0, '127.0.0.1', () => resolve(s))
-    })),
-  )
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))))
+      s.once('error', () => resolve(false))
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)))
+    })
+    if (free) ports.push(port)
+  }
   return ports
+}
+
+/** First port of the kernel's ephemeral range (Linux; 32768 elsewhere or if unreadable). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768
+  } catch {
+    return 32_768
+  }
 }
 
 /** Last-resort cleanup (process exit): kill whatever this module started and is still alive. */

@@ -3,6 +3,7 @@
 
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { freePorts } from '../../bench/targets/server-process.js'
 import { Membership } from '../../router/membership.js'
 import { createLogger } from '../../src/log.js'
 import type { RingSpec } from '../../src/ring/spec.js'
@@ -52,9 +53,9 @@ describe('router membership probes', () => {
 
   it('marks a worker down when its probe is refused, and keeps the others up', async () => {
     const up = await listener()
-    const gone = await listener()
-    await new Promise((r) => gone.server.close(r))
-    membership = new Membership(spec([up.port, gone.port]), createLogger({ name: 'test' }))
+    // free below the ephemeral range: no other test's server gets it from listen(0)
+    const [gone] = await freePorts(1)
+    membership = new Membership(spec([up.port, gone!]), createLogger({ name: 'test' }))
     membership.startProbes(50, 1000)
     await until(() => !membership!.isAlive('w2'), 'w2 down')
     await until(() => up.accepted() > 0, 'a probe at w1')
