@@ -266,6 +266,7 @@ async function main(): Promise<void> {
       'rate*-*: open loop at a fixed delivered rate; latency = receive time - send timestamp carried in the payload (performance.now(), same process), for messages sent inside the window',
       `cpu: server CPU over the measured window / messages delivered in it, from ${hasSchedstat() ? '/proc/PID/task/*/schedstat (ns resolution; /proc/PID/stat utime+stime is 10 ms ticks)' : '/proc/PID/stat utime+stime'}; "cpu" sums every server process of the target, "cpu.own" the proxy alone (HAProxy, ringmq router)`,
       'idle: connections opened at a bounded connect rate and held idle; rss = VmRSS growth / connections; cpu/conn = server CPU over the connect phase / connections',
+      `warm-up: every load scenario runs unmeasured first; Node targets (ringmq, Aedes) also get ${targetWarmup().map((w) => `${w.durationMs} ms of ${w.name.replace('warm-', '')}`).join(' + ')} load before their first scenario and ${IDLE_WARM_CONNECTS} unmeasured connects between the idle memory and CPU passes (V8 compiles their hot paths meanwhile); Mosquitto and HAProxy need none`,
       'every run checks delivery: messages sent vs delivered (per publisher sequence numbers), listed under Anomalies when they differ',
     ],
   }
