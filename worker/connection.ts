@@ -151,24 +151,19 @@ class ConnectDeadlines {
   }
 }
 
-const deadlines = new WeakMap<Broker, ConnectDeadlines>()
-function connectDeadlines(broker: Broker): ConnectDeadlines {
-  let d = deadlines.get(broker)
-  if (d === undefined) {
-    d = new ConnectDeadlines(broker.limits.connectTimeoutMs)
-    deadlines.set(broker, d)
-  }
-  return d
+/** The broker-wide timers connections share, made with the broker's first connection. */
+interface BrokerTimers {
+  deadlines: ConnectDeadlines
+  keepalive: KeepaliveSweep
 }
-
-const sweeps = new WeakMap<Broker, KeepaliveSweep>()
-function keepaliveSweep(broker: Broker): KeepaliveSweep {
-  let k = sweeps.get(broker)
-  if (k === undefined) {
-    k = new KeepaliveSweep()
-    sweeps.set(broker, k)
+const timers = new WeakMap<Broker, BrokerTimers>()
+function timersOf(broker: Broker): BrokerTimers {
+  let t = timers.get(broker)
+  if (t === undefined) {
+    t = { deadlines: new ConnectDeadlines(broker.limits.connectTimeoutMs), keepalive: new KeepaliveSweep() }
+    timers.set(broker, t)
   }
-  return k
+  return t
 }
 
 export class Connection implements FrameSink {
@@ -218,7 +213,7 @@ export class Connection implements FrameSink {
     socket.on('data', onSocketData)
     socket.on('error', onSocketError)
     socket.on('close', onSocketClose)
-    connectDeadlines(broker).add(this)
+    timersOf(broker).deadlines.add(this)
   }
 
   /** incoming topic aliases (5.0), made when a client first uses one */
@@ -427,7 +422,7 @@ export class Connection implements FrameSink {
     const wasConnected = this.state === ConnState.Connected
     this.state = ConnState.Closed
     ;(this.socket as ConnSocket)[CONN] = undefined
-    if (this.#swept) keepaliveSweep(this.broker).delete(this)
+    if (this.#swept) timersOf(this.broker).keepalive.delete(this)
     this.#swept = false
     this.broker.stats.close(reason)
     if (err) this.log.debug('socket error', { remote: this.remote, err })
@@ -445,7 +440,7 @@ export class Connection implements FrameSink {
     this.keepaliveMs = seconds * 1000
     if (seconds === 0 || this.#swept || this.state === ConnState.Closed) return
     this.#swept = true
-    keepaliveSweep(this.broker).add(this)
+    timersOf(this.broker).keepalive.add(this)
   }
 
   /** No packet for 1.5 x the keepalive (called by the broker-wide sweep). */

@@ -18,7 +18,8 @@ export interface PublishProps {
   contentType?: string
 }
 
-function varIntLength(n: number): number {
+/** Bytes the minimal encoding of a remaining length takes [MQTT-1.5.5]. */
+export function varIntLength(n: number): number {
   return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4
 }
 

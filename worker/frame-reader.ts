@@ -1,7 +1,8 @@
 // Splits the byte stream into MQTT packets and decodes the hot ones (PUBLISH without
 // properties, PUBACK/PUBREC/PUBREL/PUBCOMP, PINGREQ, the 2-byte DISCONNECT, the common
-// CONNECT) directly from the bytes. Every other packet, and anything unusual about a hot one, goes to mqtt-packet's parser
-// one whole packet at a time, so mqtt-packet stays the authority on the protocol and its errors.
+// CONNECT) directly from the bytes. Every other packet, and anything unusual about a hot one,
+// goes to mqtt-packet's parser one whole packet at a time, so mqtt-packet stays the authority
+// on the protocol and its errors.
 //
 //   chunk ─> [leftover + chunk] ─> frame: header byte | remaining length (1-4 bytes) | body
 //                                   ├─ fast decode ─> packet object
@@ -9,6 +10,7 @@
 
 import { Buffer, isUtf8 } from 'node:buffer'
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet'
+import { varIntLength } from './encode.js'
 
 export interface FrameSink {
   /** a decoded packet */
@@ -243,9 +245,4 @@ function sameAscii(buf: Buffer, from: number, n: number, ascii: string): boolean
   if (ascii.length !== n) return false
   for (let i = 0; i < n; i++) if (buf[from + i] !== ascii.charCodeAt(i)) return false
   return true
-}
-
-/** Bytes the minimal encoding of a remaining length takes [MQTT-1.5.5]. */
-function varIntLength(n: number): number {
-  return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4
 }

@@ -8,7 +8,7 @@
 // Below that rate a hold would cost latency for nothing. A held batch goes out at the end of the
 // first client read after it is HOLD_MS old (`readDone`, called by the broker; at such a rate
 // reads come every few tens of microseconds), or, when reads stop, at one backstop timer shared
-// by all held batches (HOLD_BACKSTOP_MS).
+// by all held batches, also at HOLD_MS.
 //
 //   forward(peer, msg) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
 //                         pending[msgId] <-------------------------- PublishAck{msg_ids}
@@ -80,16 +80,14 @@ class PeerQueue {
   blocked = false
 }
 
-/** how long a batch may wait for more messages at a high rate (ms) */
-const HOLD_MS = 2
 /**
- * the longest a held batch waits when no client read comes to release it (ms). Not longer than
- * the hold itself: reads stop exactly when publishers wait for what is held (a QoS 1/2 window,
- * or a request/response loop), and a 6 ms backstop cut a single closed-loop publisher's
- * throughput to a third (1 -> 8 fan-out across workers: 99,000 deliveries/s, 239,000 with 2 ms,
- * at less CPU per message; CPU at 20,000 msg/s the same within the noise).
+ * how long a batch may wait for more messages at a high rate (ms), also when no client read
+ * comes to release it: reads stop exactly when publishers wait for what is held (a QoS 1/2
+ * window, a request/response loop). A backstop at 3 x HOLD_MS cut a single closed-loop
+ * publisher's throughput to a third (1 -> 8 fan-out across workers: 99,000 deliveries/s, 239,000
+ * at HOLD_MS, with less CPU per message; CPU at 20,000 msg/s the same within the noise).
  */
-const HOLD_BACKSTOP_MS = HOLD_MS
+const HOLD_MS = 2
 /** messages per ms from which batches are held (5,000 msg/s to one peer) */
 const HOLD_RATE = 5
 
@@ -181,7 +179,7 @@ export class Forwarder {
   #hold(q: PeerQueue): void {
     q.heldSince = performance.now()
     this.#held.add(q)
-    if (this.#backstop === null) this.#backstop = setTimeout(this.#onBackstop, HOLD_BACKSTOP_MS)
+    if (this.#backstop === null) this.#backstop = setTimeout(this.#onBackstop, HOLD_MS)
   }
 
   #release(now: number): void {
@@ -198,10 +196,10 @@ export class Forwarder {
     const now = performance.now()
     this.#release(now)
     if (this.#held.size === 0) return
-    // next when the oldest batch still held reaches the backstop
+    // next when the oldest batch still held is HOLD_MS old
     let oldest = now
     for (const q of this.#held) if (q.heldSince < oldest) oldest = q.heldSince
-    this.#backstop = setTimeout(this.#onBackstop, Math.max(1, oldest + HOLD_BACKSTOP_MS - now))
+    this.#backstop = setTimeout(this.#onBackstop, Math.max(1, oldest + HOLD_MS - now))
   }
 
   onAck(peerId: string, ack: PbPublishAck): void {

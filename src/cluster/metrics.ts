@@ -42,7 +42,7 @@ export class FabricMetrics {
     this.receivedMessages = new Counter({ name: 'ringmq_forward_received_total', help: 'Forwarded messages received from a peer', labelNames: ['peer'], registers })
     this.receiveDrops = new Counter({
       name: 'ringmq_forward_receive_drops_total',
-      help: 'Publish batches from a peer that could not be read, by reason (malformed_batch)',
+      help: 'Publish batches or acks from a peer that could not be read, by reason (malformed_batch, malformed_ack)',
       labelNames: ['peer', 'reason'],
       registers,
     })

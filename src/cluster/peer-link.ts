@@ -51,10 +51,10 @@ const BACKOFF_CAP_MS = 5_000
 
 type Call = grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> | grpc.ServerDuplexStream<PbPeerMessage, PbPeerMessage>
 
-/** One established stream to a peer. */
 /** Hello.protocol: the wire revision this worker speaks (3: reads PublishBatch.packed, packed-batch.ts). */
 export const WIRE_PROTOCOL = 3
 
+/** One established stream to a peer. */
 export class Link {
   readonly peerId: string
   /** worker ID of the side that dialed this stream */
