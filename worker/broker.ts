@@ -18,6 +18,7 @@ import { Trie } from '../src/mqtt/trie.js'
 import { inheritNoDelay } from '../src/net/no-delay.js'
 import type { Store, StoredWill } from '../src/store/store.js'
 import { Connection, ConnState } from './connection.js'
+import { Commit, countFailures, type Settle } from './commit.js'
 import { EncodeCache } from './encode.js'
 import { InflightWriter } from './inflight-writer.js'
 import { standaloneFabric, type BrokerSurface, type Fabric, type GroupKey, type RetainedStamp, type RouteChange } from './fabric.js'
@@ -85,7 +86,8 @@ export class Broker implements BrokerSurface {
   /** offline persistent sessions with a finite expiry, and sessions with a delayed will */
   #offline = new Set<Session>()
   #wills = new Set<Session>()
-  #forwardAcks: Promise<unknown>[] = []
+  /** failed forwards of QoS 1/2 messages nobody waits for (wills) */
+  readonly forwardFailures: Settle = countFailures(() => this.stats.drop('forward_failed'))
   #flushList: Connection[] = []
   #flushScheduled = false
   /** connections inside their read handler (nested: a PROXY header's rest is fed from outside) */
@@ -315,19 +317,19 @@ export class Broker implements BrokerSurface {
   // ── publishing ───────────────────────────────────────────────────────────────────────────
 
   /**
-   * A message from a local client (or a will): retained update, then fan-out. Store and forward
-   * promises a QoS 1/2 acknowledgement must wait for go to `acks` (null for QoS 0).
+   * A message from a local client (or a will): retained update, then fan-out. The store writes
+   * and forwards a QoS 1/2 acknowledgement must wait for go to `commit` (null for QoS 0).
    */
-  publish(msg: BrokerMessage, acks: Promise<unknown>[] | null): void {
+  publish(msg: BrokerMessage, commit: Commit | null): void {
     this.stats.publishesReceived++
     if (msg.retain) {
       // an empty retained payload clears the topic and is not stored [MQTT-3.3.1-6, MQTT-3.3.1-7]
       const stored = msg.payload.length === 0 ? null : msg
       const stamp = this.fabric.retainedChanged(msg.topic, stored)
       const p = this.retained.set(msg.topic, stored, stamp)
-      if (acks !== null) acks.push(p)
+      if (commit !== null) commit.add(p)
     }
-    fanout(this, msg, acks)
+    fanout(this, msg, commit)
   }
 
   nextGroupTurn(key: GroupKey): number {
@@ -451,12 +453,12 @@ export class Broker implements BrokerSurface {
   }
 
   /** Publishes a will as if its client had sent it. */
-  publishWillNow(clientId: string, will: PendingWill, acks: Promise<unknown>[] = []): void {
+  publishWillNow(clientId: string, will: PendingWill, commit: Commit | null = null): void {
     const m = will.message
     const msg: BrokerMessage = { ...m, origin: this.workerId, publisherId: clientId }
     if (will.expiryInterval !== undefined) msg.expiresAt = Date.now() + will.expiryInterval * 1000
     this.log.debug('will published', { clientId, topic: msg.topic })
-    this.publish(msg, msg.qos > 0 ? acks : null)
+    this.publish(msg, msg.qos > 0 ? commit : null)
   }
 
   #tick(): void {
@@ -489,22 +491,19 @@ export class Broker implements BrokerSurface {
 
   // ── BrokerSurface: what the fabric calls ─────────────────────────────────────────────────
 
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void {
     this.enc.reset(msg)
     const matches = this.trie.match(msg.topic)
     const groupSet = groups.length === 0 ? NO_GROUPS : new Set(groups)
-    if (msg.qos === 0) {
-      // delivered within this call and never acknowledged: no promise per message
+    if (done === null) {
+      // QoS 0: delivered within this call and never acknowledged
       deliverLocal(this, msg, matches, normal, groupSet, null, this.enc)
-      return undefined
+      return
     }
-    // one scratch list for every call: deliverLocal fills it and Promise.all reads it synchronously
-    const acks = this.#forwardAcks
-    acks.length = 0
-    deliverLocal(this, msg, matches, normal, groupSet, acks, this.enc)
-    // undefined: delivered or queued in memory within this call, acknowledged at once
-    if (acks.length === 0) return undefined
-    return (acks.length === 1 ? acks[0]! : Promise.all(acks)).then(() => undefined)
+    const commit = new Commit()
+    deliverLocal(this, msg, matches, normal, groupSet, commit, this.enc)
+    // settles within this call when everything was delivered or queued in memory
+    commit.seal(done)
   }
 
   applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void {
@@ -539,9 +538,9 @@ export class Broker implements BrokerSurface {
     }
     s.will = null
     this.destroySession(s)
-    const acks: Promise<unknown>[] = []
-    if (will) this.publishWillNow(clientId, will, acks)
-    await Promise.all(acks)
+    const commit = new Commit()
+    if (will) this.publishWillNow(clientId, will, commit)
+    await commit.sealed()
     await this.store.flushed()
   }
 

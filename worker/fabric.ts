@@ -9,6 +9,7 @@
 //   the peer's broker calls BrokerSurface.deliverForwarded(...) for its local sessions
 
 import type { BrokerMessage } from '../src/mqtt/message.js'
+import type { Settle } from './commit.js'
 
 /**
  * The last-writer-wins stamp of a retained set or clear (hybrid logical clock and writer
@@ -55,11 +56,11 @@ export interface Fabric {
   /** Peers (never this worker) with interest matching `topic`. Synchronous: a trie lookup. */
   remoteInterest(topic: string): readonly RemoteInterest[]
   /**
-   * Sends `msg` to one peer (batched per link). For QoS 0 returns undefined; for QoS 1/2 a
-   * promise resolved once the peer has delivered or durably queued it, rejected if the peer
-   * is down or the link buffer is full.
+   * Sends `msg` to one peer (batched per link). QoS 0 passes `done` null. For QoS 1/2,
+   * `done.settle(null)` once the peer has delivered or durably queued it, `settle(err)` if the
+   * peer is down (possibly within this call), the link buffer is full or the peer failed.
    */
-  forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
+  forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void
   /**
    * A retained message was set (msg) or cleared (null) by a local client. Returns the stamp
    * the cluster gave the write (the broker stores it; a clear is kept as a tombstone), or
@@ -82,13 +83,12 @@ export interface BrokerSurface {
   /**
    * Deliver a message forwarded by a peer: to normal subscribers if `normal`, and to one member
    * of each listed group. QoS 0 (never acknowledged to the sender) is delivered within the call
-   * and returns undefined, so the receive path makes no promise per message. QoS 1/2 returns
-   * undefined as well when every local delivery was made within the call with nothing to wait
-   * for (clean sessions: sent or queued in memory), and the fabric acknowledges the sender at
-   * once; otherwise a promise that resolves once every delivery was durably queued and rejects
-   * if one failed. A throw is a failed delivery.
+   * with `done` null. For QoS 1/2, `done.settle(null)` once every delivery was made or durably
+   * queued: within the call when nothing had to be waited for (clean sessions: sent or queued in
+   * memory), so the fabric can acknowledge the sender at once; `settle(err)` if one failed. A
+   * throw is a failed delivery (and `done` is not called).
    */
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void
   /**
    * Apply a retained set/clear that won last-writer-wins, stored with its stamp (a clear with
    * a stamp is kept as a tombstone). A clear without a stamp forgets the topic entirely (an
@@ -110,7 +110,7 @@ export const standaloneFabric: Fabric = {
   routeAdded() {},
   routeRemoved() {},
   remoteInterest: () => [],
-  forward: () => undefined,
+  forward() {},
   retainedChanged: () => undefined,
   claimSession: () => Promise.resolve(),
   readDone() {},

@@ -10,6 +10,7 @@
 import type { BrokerMessage, QoS } from '../src/mqtt/message.js'
 import type { GroupKey, RemoteInterest } from './fabric.js'
 import type { Broker } from './broker.js'
+import type { Commit } from './commit.js'
 import type { EncodeCache } from './encode.js'
 import type { Session } from './session.js'
 import type { SharedGroup, Subscription, TrieEntry } from './subscription.js'
@@ -17,10 +18,10 @@ import type { SharedGroup, Subscription, TrieEntry } from './subscription.js'
 let mark = 0
 
 /**
- * Delivers `msg` to every local and remote subscriber. Store/forward promises for QoS 1/2 are
- * pushed to `acks` (null on the QoS 0 path, which never waits).
+ * Delivers `msg` to every local and remote subscriber. The store writes and forwards a QoS 1/2
+ * acknowledgement waits for go to `commit` (null on the QoS 0 path, which never waits).
  */
-export function fanout(b: Broker, msg: BrokerMessage, acks: Promise<unknown>[] | null): void {
+export function fanout(b: Broker, msg: BrokerMessage, commit: Commit | null): void {
   const enc = b.enc
   enc.reset(msg)
   const local = b.trie.match(msg.topic)
@@ -30,32 +31,28 @@ export function fanout(b: Broker, msg: BrokerMessage, acks: Promise<unknown>[] |
       b.stats.drop('no_subscribers')
       return
     }
-    deliverLocal(b, msg, local, true, null, acks, enc)
+    deliverLocal(b, msg, local, true, null, commit, enc)
     return
   }
   if (!anyGroup(local, remote)) {
     // no shared subscription anywhere: every remote worker with interest gets one copy
-    deliverLocal(b, msg, local, true, null, acks, enc)
-    for (const ri of remote) if (ri.normal) forward(b, ri.workerId, msg, NO_GROUPS, acks)
+    deliverLocal(b, msg, local, true, null, commit, enc)
+    for (const ri of remote) if (ri.normal) forward(b, ri.workerId, msg, NO_GROUPS, commit)
     return
   }
   const chosenLocal = chooseGroups(b, local, remote)
-  deliverLocal(b, msg, local, true, chosenLocal.local, acks, enc)
+  deliverLocal(b, msg, local, true, chosenLocal.local, commit, enc)
   for (const ri of remote) {
     const groups = chosenLocal.remote.get(ri.workerId)
     if (!ri.normal && groups === undefined) continue
-    forward(b, ri.workerId, msg, groups ?? NO_GROUPS, acks, ri.normal)
+    forward(b, ri.workerId, msg, groups ?? NO_GROUPS, commit, ri.normal)
   }
 }
 
 const NO_GROUPS: GroupKey[] = []
 
-function forward(b: Broker, workerId: string, msg: BrokerMessage, groups: GroupKey[], acks: Promise<unknown>[] | null, normal = true): void {
-  const p = b.fabric.forward(workerId, msg, groups, normal)
-  if (p !== undefined) {
-    if (acks !== null) acks.push(p)
-    else p.catch(() => b.stats.drop('forward_failed'))
-  }
+function forward(b: Broker, workerId: string, msg: BrokerMessage, groups: GroupKey[], commit: Commit | null, normal = true): void {
+  b.fabric.forward(workerId, msg, groups, normal, msg.qos === 0 ? null : commit !== null ? commit.hold() : b.forwardFailures)
 }
 
 /** Whether a shared group matches locally or at any remote worker (the common case is none). */
@@ -106,14 +103,14 @@ function chooseGroups(b: Broker, local: readonly TrieEntry[], remote: readonly R
  */
 export function deliverLocal(
   b: Broker, msg: BrokerMessage, entries: readonly TrieEntry[], normal: boolean, groups: ReadonlySet<GroupKey> | null,
-  acks: Promise<unknown>[] | null, enc: EncodeCache | null,
+  commit: Commit | null, enc: EncodeCache | null,
 ): void {
   // fast path: exactly one plain subscription (the common 1:1 case)
   if (entries.length === 1 && entries[0]!.kind === 'sub') {
     if (!normal) return
     const sub = entries[0]
     if (sub.noLocal && sub.session.clientId === msg.publisherId) return
-    push(acks, sub.session.deliver(msg, minQos(msg.qos, sub.qos), sub.retainAsPublished && msg.retain, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId], enc))
+    push(commit, sub.session.deliver(msg, minQos(msg.qos, sub.qos), sub.retainAsPublished && msg.retain, sub.subscriptionId === undefined ? undefined : [sub.subscriptionId], enc))
     return
   }
   const m = ++mark
@@ -124,7 +121,7 @@ export function deliverLocal(
       if (groups !== null && !groups.has(e.key)) continue
       const member = pickMember(e)
       if (member === null) continue
-      push(acks, member.session.deliver(msg, minQos(msg.qos, member.qos), member.retainAsPublished && msg.retain, member.subscriptionId === undefined ? undefined : [member.subscriptionId], enc))
+      push(commit, member.session.deliver(msg, minQos(msg.qos, member.qos), member.retainAsPublished && msg.retain, member.subscriptionId === undefined ? undefined : [member.subscriptionId], enc))
       continue
     }
     if (!normal) continue
@@ -148,7 +145,7 @@ export function deliverLocal(
   if (touched === null) return
   for (let i = 0; i < touched.length; i++) {
     const s = touched[i]!
-    push(acks, s.deliver(msg, s.fanQos, s.fanRetain, s.fanSubIds, enc))
+    push(commit, s.deliver(msg, s.fanQos, s.fanRetain, s.fanSubIds, enc))
   }
 }
 
@@ -173,6 +170,6 @@ function minQos(a: QoS, b: QoS): QoS {
   return a < b ? a : b
 }
 
-function push(acks: Promise<unknown>[] | null, p: Promise<unknown> | undefined): void {
-  if (p !== undefined && acks !== null) acks.push(p)
+function push(commit: Commit | null, p: Promise<unknown> | undefined): void {
+  if (p !== undefined && commit !== null) commit.add(p)
 }

@@ -10,8 +10,8 @@
 // reads come every few tens of microseconds), or, when reads stop, at one backstop timer shared
 // by all held batches, also at HOLD_MS.
 //
-//   forward(peer, msg) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
-//                         pending[msgId] <-------------------------- PublishAck{msg_ids}
+//   forward(peer, msg, done) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
+//                               pending[msgId] = done <----------------- PublishAck{ok_ranges, failed_ids}: done.settle()
 //
 // Ordering: one queue and one ordered stream per peer, so messages from one publisher reach a
 // peer in the order `forward` was called (the receiver hands them to its broker in arrival
@@ -19,14 +19,17 @@
 // Backpressure: when the stream's write() reports a full HTTP/2 window the queue stops
 // flushing until 'drain'; the queue is bounded (`maxQueued`), and a forward that does not fit
 // is dropped and counted (reason buffer_full), never blocking other peers.
-// Failure: a peer without a link (down) drops QoS 0 (reason peer_down) and rejects QoS 1/2 at
-// once; when a link goes down, everything queued or awaiting an ack on it is dropped/rejected
-// (reason link_lost). The broker decides what a rejection means for its publisher.
+// Failure: a peer without a link (down) drops QoS 0 (reason peer_down) and fails QoS 1/2 at
+// once (within the call); when a link goes down, everything queued or awaiting an ack on it is
+// dropped/failed (reason link_lost). The broker decides what a failure means for its publisher.
+// QoS 1/2 completion is a callback (`Settle`), not a promise: a promise with its reactions and
+// microtask per message was the largest cost of forwarded QoS 1 on this side.
 
 import { performance } from 'node:perf_hooks'
 import { errPeerDown, RingmqError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { BrokerMessage } from '../mqtt/message.js'
+import type { Settle } from '../../worker/commit.js'
 import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
 import { forEachAckRange } from './ack-ranges.js'
@@ -46,12 +49,6 @@ export interface ForwarderOptions {
   log: Logger
 }
 
-interface Pending {
-  resolve(): void
-  reject(err: Error): void
-  startedAt: number
-}
-
 interface Queued extends PackedEntry {
   size: number
 }
@@ -69,7 +66,13 @@ class PeerQueue {
   packed = false
   queue: Queued[] = []
   queuedBytes = 0
-  pending = new Map<number, Pending>()
+  pending = new Map<number, Settle>()
+  /**
+   * Batches with QoS 1/2 messages awaiting acks, oldest first: the highest message ID in each
+   * and when it was sent (for the ack latency, observed once per ack frame, not per message).
+   */
+  sentIds: number[] = []
+  sentAt: number[] = []
   scheduled = false
   /** performance.now() when the batch being held started (in Forwarder's held set) */
   heldSince = 0
@@ -136,28 +139,27 @@ export class Forwarder {
     if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.msg.qos === 0).length)
     q.queue = []
     q.queuedBytes = 0
-    for (const p of q.pending.values()) {
-      this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' })
-      p.reject(err)
-    }
+    const pending = [...q.pending.values()]
     q.pending.clear()
+    q.sentIds = []
+    q.sentAt = []
+    if (pending.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, pending.length)
+    for (const done of pending) done.settle(err)
   }
 
-  forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
+  /** Queues `msg` for `peerId`. QoS 1/2: `done` (not null) is settled once, maybe within this call. */
+  forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void {
     const q = this.#peer(peerId)
-    if (!q.link) return this.#drop(peerId, msg, 'peer_down', errPeerDown(`peer ${peerId} is down`))
+    if (!q.link) return this.#drop(peerId, done, 'peer_down', errPeerDown(`peer ${peerId} is down`))
     const size = sizeOf(msg)
     if (q.queue.length >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
-      return this.#drop(peerId, msg, 'buffer_full', errBufferFull(peerId))
+      return this.#drop(peerId, done, 'buffer_full', errBufferFull(peerId))
     }
     const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
     // encoded at flush, in the form the peer reads
     q.queue.push({ msg, msgId, groups, normal, size })
     q.queuedBytes += size
-    let done: Promise<void> | undefined
-    if (msgId !== 0) {
-      done = new Promise<void>((resolve, reject) => q.pending.set(msgId, { resolve, reject, startedAt: performance.now() }))
-    }
+    if (msgId !== 0) q.pending.set(msgId, done!)
     if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
     else if (!q.scheduled) {
       q.scheduled = true
@@ -168,7 +170,6 @@ export class Forwarder {
           this.#flush(peerId, q)
         })
     }
-    return done
   }
 
   /** A client read was handled: held batches that waited HOLD_MS go now. */
@@ -205,18 +206,18 @@ export class Forwarder {
   onAck(peerId: string, ack: PbPublishAck): void {
     const q = this.#peers.get(peerId)
     if (!q) return
-    // the ack latency is observed once per frame (its first id): a histogram observation per
-    // message would cost more than the acknowledgement itself
-    let observed = false
+    // the ack latency is observed once per frame (the batch of its first id): a histogram
+    // observation, or a clock read at send, per message would cost more than the ack itself
+    let first = true
     const ok = (id: number): void => {
-      const p = q.pending.get(id)
-      if (!p) return
+      const done = q.pending.get(id)
+      if (!done) return
       q.pending.delete(id)
-      if (!observed) {
-        observed = true
-        this.#o.metrics.forwardAckSeconds.observe({ peer: peerId }, (performance.now() - p.startedAt) / 1000)
+      if (first) {
+        first = false
+        this.#observeAck(q, id)
       }
-      p.resolve()
+      done.settle(null)
     }
     for (const id of ack.msg_ids) ok(id)
     if (ack.ok_ranges.length > 0) {
@@ -229,11 +230,23 @@ export class Forwarder {
       }
     }
     for (const id of ack.failed_ids) {
-      const p = q.pending.get(id)
-      if (!p) continue
+      const done = q.pending.get(id)
+      if (!done) continue
       q.pending.delete(id)
       this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'rejected_by_peer' })
-      p.reject(new RingmqError('ERR_FORWARD_REJECTED', `peer ${peerId} could not take the message`))
+      done.settle(new RingmqError('ERR_FORWARD_REJECTED', `peer ${peerId} could not take the message`))
+    }
+  }
+
+  /** Observes the ack latency of the batch that carried `id`; earlier batches are forgotten. */
+  #observeAck(q: PeerQueue, id: number): void {
+    const ids = q.sentIds
+    let n = 0
+    while (n < ids.length && ids[n]! < id) n++
+    if (n < ids.length) this.#o.metrics.forwardAckSeconds.observe({ peer: q.peerId }, (performance.now() - q.sentAt[n]!) / 1000)
+    if (n > 0) {
+      ids.splice(0, n)
+      q.sentAt.splice(0, n)
     }
   }
 
@@ -244,9 +257,9 @@ export class Forwarder {
     this.#held.clear()
   }
 
-  #drop(peerId: string, msg: BrokerMessage, reason: string, err: Error): Promise<void> | undefined {
+  #drop(peerId: string, done: Settle | null, reason: string, err: Error): void {
     this.#o.metrics.forwardDrops.inc({ peer: peerId, reason })
-    return msg.qos === 0 ? undefined : Promise.reject(err)
+    done?.settle(err)
   }
 
   #flush(peerId: string, q: PeerQueue): void {
@@ -262,6 +275,11 @@ export class Forwarder {
         : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
       const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
       const now = performance.now()
+      const lastId = lastMsgId(entries)
+      if (lastId !== 0) {
+        q.sentIds.push(lastId)
+        q.sentAt.push(now)
+      }
       // a batch after a pause weighs as a low rate; back-to-back batches as their own rate
       q.rate = 0.7 * q.rate + 0.3 * (entries.length / Math.max(now - q.lastFlush, HOLD_MS / 4))
       q.lastFlush = now
@@ -278,4 +296,10 @@ export class Forwarder {
       }
     }
   }
+}
+
+/** The highest message ID in a batch (IDs grow in queue order), 0 when it holds only QoS 0. */
+function lastMsgId(entries: readonly PackedEntry[]): number {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.msgId !== 0) return entries[i]!.msgId
+  return 0
 }

@@ -31,6 +31,7 @@
 // (the broker delivered or durably queued the message), or reported failed when it rejected.
 
 import type { Registry } from 'prom-client'
+import type { Settle } from '../../worker/commit.js'
 import type { BrokerSurface, Fabric, GroupKey, RemoteInterest, RouteChange } from '../../worker/fabric.js'
 import type { HostPort } from '../config/flags.js'
 import type { Logger } from '../log.js'
@@ -188,7 +189,7 @@ class GrpcFabricImpl implements GrpcFabric {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
       routeRemoved: (r: RouteChange) => this.#routes.removed(r),
       remoteInterest: (topic: string): readonly RemoteInterest[] => this.#routes.table.match(topic, (id) => this.#links.isUp(id)),
-      forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean) => this.#forwarder.forward(workerId, msg, groups, normal),
+      forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null) => this.#forwarder.forward(workerId, msg, groups, normal, done),
       retainedChanged: (topic: string, msg: BrokerMessage | null) => this.#retained.localChange(topic, msg),
       claimSession: (clientId: string) => this.#claimSession(clientId),
       readDone: () => this.#forwarder.readDone(),
@@ -424,59 +425,42 @@ class GrpcFabricImpl implements GrpcFabric {
       }
     } else entries = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
     this.#metrics.receivedMessages.inc({ peer: link.peerId }, entries.length)
-    const max = this.#o.maxReceiving ?? 10_000
-    const settled = (): void => {
-      const n = (this.#receiving.get(link) ?? 1) - 1
-      this.#receiving.set(link, n)
-      if (link.paused && n <= max / 2) link.resume()
-    }
     let waiting = 0
     for (const e of entries) {
-      let done: Promise<void> | undefined
+      // QoS 0: delivered within the call and never acknowledged, so it does not count as receiving
+      const done = e.msgId === 0 ? null : new ForwardedAck(this, link, e.msgId)
       try {
-        done = this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal)
+        this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done)
       } catch (err) {
-        done = Promise.reject(err)
-      }
-      const id = e.msgId
-      if (id === 0) {
-        // QoS 0: delivered within this call and never acknowledged, so it does not count as
-        // receiving; no promise (the broker returns undefined) and no closures per message,
-        // only a failure is logged
-        done?.then(undefined, this.#qos0Failed)
+        this.#log.warn('forwarded delivery failed', { peer: link.peerId, err: err as Error })
+        if (done !== null && !done.settled) done.settle(err as Error)
         continue
       }
-      if (done === undefined) {
-        // delivered (or queued in memory) within this call: nothing to wait for
-        this.#ack(link, id, true)
-        continue
-      }
+      if (done === null || done.settled) continue
+      // waits for a store write: counts as receiving until it settles
+      done.counted = true
       waiting++
-      done.then(
-        () => {
-          settled()
-          this.#ack(link, id, true)
-        },
-        (err: Error) => {
-          settled()
-          this.#log.warn('forwarded delivery failed', { peer: link.peerId, err })
-          this.#ack(link, id, false)
-        },
-      )
     }
     if (waiting === 0) return
-    // settled() runs in later microtasks, so counting after the loop is exact
     const receiving = (this.#receiving.get(link) ?? 0) + waiting
     this.#receiving.set(link, receiving)
-    if (receiving > max) link.pause()
+    if (receiving > (this.#o.maxReceiving ?? 10_000)) link.pause()
   }
 
-  #qos0Failed = (err: Error): void => {
-    this.#log.warn('forwarded delivery failed', { err })
+  /** A forwarded message that waited for a store write settled. */
+  receivedSettled(link: Link): void {
+    const n = (this.#receiving.get(link) ?? 1) - 1
+    this.#receiving.set(link, n)
+    if (link.paused && n <= (this.#o.maxReceiving ?? 10_000) / 2) link.resume()
+  }
+
+  /** A forwarded QoS 1/2 message could not be delivered. */
+  receiveFailed(link: Link, err: Error): void {
+    this.#log.warn('forwarded delivery failed', { peer: link.peerId, err })
   }
 
   /** Acks are coalesced per link and sent once per event-loop turn. */
-  #ack(link: Link, msgId: number, ok: boolean): void {
+  ack(link: Link, msgId: number, ok: boolean): void {
     if (link.closed) return
     let a = this.#acks.get(link)
     if (!a) {
@@ -541,5 +525,28 @@ class GrpcFabricImpl implements GrpcFabric {
     for (const w of this.ring().workers) if (w.id !== this.#me) out.set(w.id, describe(w.id, w.peer))
     for (const link of this.#links.links()) if (!out.has(link.peerId)) out.set(link.peerId, describe(link.peerId, ''))
     return [...out.values()]
+  }
+}
+
+/**
+ * The acknowledgement of one forwarded QoS 1/2 message, settled by the broker: within
+ * deliverForwarded when nothing had to be waited for, else after a store write.
+ */
+class ForwardedAck implements Settle {
+  settled = false
+  /** counted in the link's receiving total (it outlived deliverForwarded) */
+  counted = false
+
+  constructor(
+    readonly fabric: GrpcFabricImpl,
+    readonly link: Link,
+    readonly msgId: number,
+  ) {}
+
+  settle(err: Error | null): void {
+    this.settled = true
+    if (this.counted) this.fabric.receivedSettled(this.link)
+    if (err !== null) this.fabric.receiveFailed(this.link, err)
+    this.fabric.ack(this.link, this.msgId, err === null)
   }
 }

@@ -2,7 +2,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest'
 import { Placement } from '../../src/ring/placement.js'
-import { HEARTBEAT_MS, MISSED_BEATS, makeSpec, metricValue, msg, startCluster, startNode, waitFor, RecordingBroker, type Node } from './cluster-harness.js'
+import { HEARTBEAT_MS, MISSED_BEATS, forwarded, makeSpec, metricValue, msg, startCluster, startNode, waitFor, RecordingBroker, type Node } from './cluster-harness.js'
 
 let nodes: Node[] = []
 afterEach(async () => {
@@ -107,7 +107,7 @@ describe('cross-worker publish', () => {
     await waitFor(() => interest(w1, 'x/1').length === 1 && interest(w1, 'y/1').length === 1, 'routes on w1')
     const targets = interest(w1, 'x/1')
     expect(targets.map((t) => t.workerId)).toEqual(['w2'])
-    for (let i = 0; i < 100; i++) w1.fabric.fabric.forward('w2', msg('x/1', `m${i}`), [], true)
+    for (let i = 0; i < 100; i++) forwarded(w1.fabric.fabric, 'w2', msg('x/1', `m${i}`), [], true)
     await waitFor(() => w2.broker.delivered.length === 100, '100 forwards on w2')
     // per-publisher order kept over the link
     expect(w2.broker.delivered.map((d) => d.msg.payload.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`))
@@ -133,7 +133,7 @@ describe('cross-worker publish', () => {
         userProperties: { a: '1', b: ['x', 'y'] },
       },
     })
-    await w1.fabric.fabric.forward('w2', m, ['g/p/q'], false)
+    await forwarded(w1.fabric.fabric, 'w2', m, ['g/p/q'], false)
     expect(w2.broker.delivered).toHaveLength(1)
     expect(w2.broker.delivered[0]).toEqual({ msg: m, groups: ['g/p/q'], normal: false })
   })
@@ -145,7 +145,7 @@ describe('cross-worker publish', () => {
     let open!: () => void
     w2.broker.gate = new Promise<void>((r) => (open = r))
     let settled = false
-    const p = w1.fabric.fabric.forward('w2', msg('q/1', 'a', { qos: 1 }), [], true)!
+    const p = forwarded(w1.fabric.fabric, 'w2', msg('q/1', 'a', { qos: 1 }), [], true)!
     p.then(() => (settled = true))
     await waitFor(() => w2.broker.delivered.length === 1, 'delivered on w2')
     // the peer holds the message but has not confirmed: the forward must still be pending
@@ -157,7 +157,7 @@ describe('cross-worker publish', () => {
 
     w2.broker.gate = Promise.reject(new Error('store full'))
     w2.broker.gate.catch(() => {})
-    await expect(w1.fabric.fabric.forward('w2', msg('q/1', 'b', { qos: 2 }), [], true)).rejects.toThrow(/could not take/)
+    await expect(forwarded(w1.fabric.fabric, 'w2', msg('q/1', 'b', { qos: 2 }), [], true)).rejects.toThrow(/could not take/)
     expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'rejected_by_peer' })).toBe(1)
   })
 
@@ -165,14 +165,14 @@ describe('cross-worker publish', () => {
     const spec = await (await import('./cluster-harness.js')).makeSpec(2)
     const w1 = await startNode(spec, 'w1', undefined, { maxQueued: 5 })
     nodes = [w1]
-    expect(w1.fabric.fabric.forward('w2', msg('t', 'a'), [], true)).toBeUndefined()
-    await expect(w1.fabric.fabric.forward('w2', msg('t', 'a', { qos: 1 }), [], true)).rejects.toMatchObject({ code: 'ERR_PEER_DOWN' })
+    expect(forwarded(w1.fabric.fabric, 'w2', msg('t', 'a'), [], true)).toBeUndefined()
+    await expect(forwarded(w1.fabric.fabric, 'w2', msg('t', 'a', { qos: 1 }), [], true)).rejects.toMatchObject({ code: 'ERR_PEER_DOWN' })
     expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'peer_down' })).toBe(2)
     const w2 = await startNode(spec, 'w2')
     nodes.push(w2)
     await waitFor(() => w1.fabric.isAlive('w2'), 'w2 up')
     // 8 forwards in one turn into a 5-message buffer: 3 overflow
-    const results = Array.from({ length: 8 }, (_, i) => w1.fabric.fabric.forward('w2', msg('t', `${i}`, { qos: 1 }), [], true)!)
+    const results = Array.from({ length: 8 }, (_, i) => forwarded(w1.fabric.fabric, 'w2', msg('t', `${i}`, { qos: 1 }), [], true)!)
     const settled = await Promise.allSettled(results)
     expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(3)
     expect(await metricValue(w1.registry, 'ringmq_forward_drops_total', { reason: 'buffer_full' })).toBe(3)
@@ -190,7 +190,7 @@ describe('cross-worker publish', () => {
     const accepted: Promise<void>[] = []
     let full = false
     for (let i = 0; i < 5000 && !full; i++) {
-      const p = w1.fabric.fabric.forward('w2', msg('slow', payload, { qos: 1 }), [], true)!
+      const p = forwarded(w1.fabric.fabric, 'w2', msg('slow', payload, { qos: 1 }), [], true)!
       p.catch((err: { code?: string }) => {
         if (err.code === 'ERR_FORWARD_BUFFER_FULL') full = true
       })
@@ -268,7 +268,7 @@ describe('peer loss and return', () => {
     w1.fabric.fabric.retainedChanged('r/away', msg('r/away', 'while-down'))
     w2.fabric.fabric.routeAdded({ filter: 'z/#', group: null })
     await waitFor(() => interest(w1, 'z/1').length === 1, 'w2 route on w1')
-    await w1.fabric.fabric.forward('w2', msg('z/1', 'live', { qos: 1 }), [], true)
+    await forwarded(w1.fabric.fabric, 'w2', msg('z/1', 'live', { qos: 1 }), [], true)
     expect(w2.broker.delivered.map((d) => d.msg.payload.toString())).toContain('live')
 
     // restart w3 with its "persisted" broker state (same recording broker)

@@ -2,7 +2,8 @@
 // gRPC between them, each with a recording test double of the BrokerSurface (the seam).
 
 import { Registry } from 'prom-client'
-import type { BrokerSurface, GroupKey, RouteChange } from '../../worker/fabric.js'
+import type { Settle } from '../../worker/commit.js'
+import type { BrokerSurface, Fabric, GroupKey, RouteChange } from '../../worker/fabric.js'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
 import { createLogger } from '../../src/log.js'
 import { Placement } from '../../src/ring/placement.js'
@@ -20,9 +21,14 @@ export class RecordingBroker implements BrokerSurface {
 
   constructor(readonly workerId: string) {}
 
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> {
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void {
     this.delivered.push({ msg, groups, normal })
-    return this.gate ?? Promise.resolve()
+    if (done === null) return
+    if (this.gate === undefined) return done.settle(null)
+    this.gate.then(
+      () => done.settle(null),
+      (err: Error) => done.settle(err),
+    )
   }
   applyRetained(topic: string, msg: BrokerMessage | null): void {
     if (msg) this.retained.set(topic, msg)
@@ -38,6 +44,15 @@ export class RecordingBroker implements BrokerSurface {
   routeSnapshot(): Array<RouteChange & { count: number }> {
     return [...this.routes.values()]
   }
+}
+
+/** fabric.forward as a promise, as a publisher's acknowledgement would wait for it; undefined for QoS 0 */
+export function forwarded(fabric: Fabric, peer: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean): Promise<void> | undefined {
+  if (msg.qos === 0) {
+    fabric.forward(peer, msg, groups, normal, null)
+    return undefined
+  }
+  return new Promise((resolve, reject) => fabric.forward(peer, msg, groups, normal, { settle: (err) => (err === null ? resolve() : reject(err)) }))
 }
 
 export interface Node {

@@ -6,7 +6,7 @@ import { encodeMessage } from '../../src/cluster/message-codec.js'
 import { WIRE_PROTOCOL } from '../../src/cluster/peer-link.js'
 import { ringmqGrpc } from '../../src/cluster/proto.js'
 import type { PbPeerMessage } from '../../src/cluster/proto-types.js'
-import { HEARTBEAT_MS, MISSED_BEATS, startCluster, waitFor, type Node } from './cluster-harness.js'
+import { HEARTBEAT_MS, MISSED_BEATS, forwarded, startCluster, waitFor, type Node } from './cluster-harness.js'
 
 let nodes: Node[] = []
 const clients: grpc.Client[] = []
@@ -110,7 +110,7 @@ describe('wire revisions', () => {
     // w1 -> w9: QoS 1 in the per-message form; w9's per-message ack resolves the forward
     const msg = { topic: 'old/t', payload: Buffer.from('x'), qos: 1 as const, retain: false, origin: 'w1', publisherId: 'c1' }
     let settled = false
-    const done = w1.fabric.fabric.forward('w9', msg, [], true)!.then(() => (settled = true))
+    const done = forwarded(w1.fabric.fabric, 'w9', msg, [], true)!.then(() => (settled = true))
     await waitFor(() => old.received.some((m) => m.body === 'publish_batch'), 'batch at w9')
     const batch = old.received.find((m) => m.body === 'publish_batch')!.publish_batch
     expect(batch.packed.length).toBe(0)

@@ -38,7 +38,7 @@ function highRate() {
   const f = new Forwarder({ maxQueued: 10_000, maxQueuedBytes: 1 << 26, maxBatch: 10, maxBatchBytes: 1 << 20, metrics: new FabricMetrics(new Registry(), gauges), log: createLogger({ name: 'test' }) })
   f.attach(link, 3)
   // full batches back to back: the rate estimate goes above the hold threshold
-  for (let i = 0; i < 30; i++) f.forward('w2', msg, [], true)
+  for (let i = 0; i < 30; i++) f.forward('w2', msg, [], true, null)
   vi.advanceTimersByTime(0) // the turn the first forward scheduled
   expect(sent).toHaveLength(3)
   return { f, sent }
@@ -50,7 +50,7 @@ describe('forwarder hold at a high rate', () => {
     // the forwarder's clock moves, timers do not: only a read can release the batch here
     let clock = performance.now()
     vi.spyOn(performance, 'now').mockImplementation(() => clock)
-    f.forward('w2', msg, [], true)
+    f.forward('w2', msg, [], true, null)
     clock += 1
     f.readDone()
     expect(sent).toHaveLength(3)
@@ -62,7 +62,7 @@ describe('forwarder hold at a high rate', () => {
 
   it('sends a held batch at the backstop (2 ms, the hold itself) when no read comes', () => {
     const { f, sent } = highRate()
-    f.forward('w2', msg, [], true)
+    f.forward('w2', msg, [], true, null)
     vi.advanceTimersByTime(1)
     expect(sent).toHaveLength(3)
     vi.advanceTimersByTime(1)

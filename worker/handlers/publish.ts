@@ -5,7 +5,9 @@
 import type { IPublishPacket } from 'mqtt-packet'
 import type { BrokerMessage, MessageProperties } from '../../src/mqtt/message.js'
 import { validateTopicName } from '../../src/mqtt/topic.js'
+import { Commit, type Settle } from '../commit.js'
 import type { Connection } from '../connection.js'
+import type { Session } from '../session.js'
 import type { FastPublish } from '../frame-reader.js'
 import { RC } from '../reason-codes.js'
 
@@ -82,33 +84,41 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void {
   if (++conn.unacked > b.limits.receiveMaximum && conn.version === 5) {
     return conn.protocolError('receive_maximum_exceeded', RC.ReceiveMaximumExceeded)
   }
-  const acks: Promise<unknown>[] = []
+  const commit = new Commit()
   if (qos === 2) {
     session.incomingQos2.add(id)
-    if (session.persistent) acks.push(b.store.addIncomingQos2(conn.clientId, id))
+    if (session.persistent) commit.add(b.store.addIncomingQos2(conn.clientId, id))
   }
-  b.publish(msg, acks)
-  const type = qos === 1 ? PUBACK : PUBREC
-  if (acks.length === 0) {
-    if (qos === 1) conn.unacked--
-    conn.sendAck(type, id)
-    return
-  }
-  // one subscriber (the common case) needs no Promise.all
-  ;(acks.length === 1 ? acks[0]! : Promise.all(acks)).then(
-    () => {
+  b.publish(msg, commit)
+  // acknowledged within this call when nothing had to be waited for
+  commit.seal(new PublishAck(conn, session, id, qos, topic))
+}
+
+/** Sends PUBACK/PUBREC once everything the PUBLISH caused has committed. */
+class PublishAck implements Settle {
+  constructor(
+    readonly conn: Connection,
+    readonly session: Session,
+    readonly id: number,
+    readonly qos: 1 | 2,
+    readonly topic: string,
+  ) {}
+
+  settle(err: Error | null): void {
+    const { conn, id, qos } = this
+    const type = qos === 1 ? PUBACK : PUBREC
+    if (err === null) {
       if (qos === 1) conn.unacked--
       conn.sendAck(type, id)
-    },
-    (err: Error) => {
-      conn.log.error('publish not committed', { topic, err })
-      b.stats.drop('commit_failed')
-      // 5.0 can say so; a 3.1.1 client learns only by the closed connection and resends later
-      if (conn.version === 5) {
-        if (qos === 1) conn.unacked--
-        else session.incomingQos2.delete(id)
-        conn.sendAck(type, id, RC.UnspecifiedError)
-      } else conn.end('commit_failed')
-    },
-  )
+      return
+    }
+    conn.log.error('publish not committed', { topic: this.topic, err })
+    conn.broker.stats.drop('commit_failed')
+    // 5.0 can say so; a 3.1.1 client learns only by the closed connection and resends later
+    if (conn.version === 5) {
+      if (qos === 1) conn.unacked--
+      else this.session.incomingQos2.delete(id)
+      conn.sendAck(type, id, RC.UnspecifiedError)
+    } else conn.end('commit_failed')
+  }
 }
