@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../src/log.js'
 import { validateLimits, type BrokerLimits } from '../src/mqtt/limits.js'
 import type { BrokerMessage } from '../src/mqtt/message.js'
 import { parseShared } from '../src/mqtt/topic.js'
+import { plainFrameIsV5 } from '../src/mqtt/plain-frame.js'
 import { Trie } from '../src/mqtt/trie.js'
 import { inheritNoDelay } from '../src/net/no-delay.js'
 import type { Store, StoredWill } from '../src/store/store.js'
@@ -491,7 +492,9 @@ export class Broker implements BrokerSurface {
 
   // ── BrokerSurface: what the fabric calls ─────────────────────────────────────────────────
 
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void {
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null): void {
+    // the sender's plain QoS 0 frame goes to QoS 0 subscribers as it came, as a local publisher's does
+    if (frame !== null) this.enc.prime(msg, frame, plainFrameIsV5(frame, msg.payload.length))
     this.enc.reset(msg)
     const matches = this.trie.match(msg.topic)
     const groupSet = groups.length === 0 ? NO_GROUPS : new Set(groups)

@@ -154,6 +154,18 @@ export class EncodeCache {
     this.#primedFrame = null
   }
 
+  /**
+   * The plain QoS 0 form of the message being fanned out, if it is at hand (primed, or encoded
+   * for a local subscriber): the 3.1.1 form first, else the 5.0 one, which is plain only when
+   * the message has no properties and no expiry. For forwards to peers.
+   */
+  plain(msg: BrokerMessage): Buffer | null {
+    if (this.#msg !== msg) return null
+    if (this.#filledIn[0] === this.#gen) return this.#slots[0]!
+    if (this.#filledIn[8] === this.#gen && msg.properties === undefined && msg.expiresAt === undefined) return this.#slots[8]!
+    return null
+  }
+
   /** Encoded PUBLISH (packet ID 0) for a subscriber without subscription identifiers. */
   get(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean): Buffer {
     const cacheable = this.#msg === msg

@@ -8,6 +8,7 @@
 //   fanout calls fabric.forward(peer, msg, groups, normal) once per peer
 //   the peer's broker calls BrokerSurface.deliverForwarded(...) for its local sessions
 
+import type { Buffer } from 'node:buffer'
 import type { BrokerMessage } from '../src/mqtt/message.js'
 import type { Settle } from './commit.js'
 
@@ -59,8 +60,10 @@ export interface Fabric {
    * Sends `msg` to one peer (batched per link). QoS 0 passes `done` null. For QoS 1/2,
    * `done.settle(null)` once the peer has delivered or durably queued it, `settle(err)` if the
    * peer is down (possibly within this call), the link buffer is full or the peer failed.
+   * `frame`: the plain QoS 0 PUBLISH of `msg` when the broker has it (src/mqtt/plain-frame.ts),
+   * so the peer can hand it to its subscribers without encoding it again; read within the call.
    */
-  forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void
+  forward(workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null): void
   /**
    * A retained message was set (msg) or cleared (null) by a local client. Returns the stamp
    * the cluster gave the write (the broker stores it; a clear is kept as a tombstone), or
@@ -86,9 +89,10 @@ export interface BrokerSurface {
    * with `done` null. For QoS 1/2, `done.settle(null)` once every delivery was made or durably
    * queued: within the call when nothing had to be waited for (clean sessions: sent or queued in
    * memory), so the fabric can acknowledge the sender at once; `settle(err)` if one failed. A
-   * throw is a failed delivery (and `done` is not called).
+   * throw is a failed delivery (and `done` is not called). `frame`: the plain QoS 0 PUBLISH of
+   * `msg` the sender carried (`msg.payload` is a view of it), or null.
    */
-  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void
+  deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null): void
   /**
    * Apply a retained set/clear that won last-writer-wins, stored with its stamp (a clear with
    * a stamp is kept as a tombstone). A clear without a stamp forgets the topic entirely (an

@@ -52,7 +52,7 @@ export function fanout(b: Broker, msg: BrokerMessage, commit: Commit | null): vo
 const NO_GROUPS: GroupKey[] = []
 
 function forward(b: Broker, workerId: string, msg: BrokerMessage, groups: GroupKey[], commit: Commit | null, normal = true): void {
-  b.fabric.forward(workerId, msg, groups, normal, msg.qos === 0 ? null : commit !== null ? commit.hold() : b.forwardFailures)
+  b.fabric.forward(workerId, msg, groups, normal, msg.qos === 0 ? null : commit !== null ? commit.hold() : b.forwardFailures, b.enc.plain(msg))
 }
 
 /** Whether a shared group matches locally or at any remote worker (the common case is none). */

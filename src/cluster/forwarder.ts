@@ -25,6 +25,7 @@
 // QoS 1/2 completion is a callback (`Settle`), not a promise: a promise with its reactions and
 // microtask per message was the largest cost of forwarded QoS 1 on this side.
 
+import type { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
 import { errPeerDown, RingmqError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -34,7 +35,7 @@ import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
 import { forEachAckRange } from './ack-ranges.js'
 import { encodeMessage } from './message-codec.js'
-import { packEntries, type PackedEntry } from './packed-batch.js'
+import { packEntries, PACKED_VERSION, PACKED_VERSION_NO_FRAMES, type PackedEntry } from './packed-batch.js'
 import type { Link } from './peer-link.js'
 import type { PbForwardedMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 
@@ -55,6 +56,8 @@ interface Queued extends PackedEntry {
 
 /** Hello.protocol from which a peer reads PublishBatch.packed in the form of packed-batch.ts. */
 export const PACKED_BATCH_REVISION = 3
+/** Hello.protocol from which packed batches may carry PUBLISH frames (packed-batch.ts, version 4). */
+const FRAMES_REVISION = 4
 
 /** rough wire size of one message, for the byte bounds (UTF-16 units: no byteLength call per message) */
 const sizeOf = (msg: BrokerMessage): number => msg.payload.length + msg.topic.length + 64
@@ -64,6 +67,8 @@ class PeerQueue {
   link: Link | undefined
   /** the peer reads packed batches (its Hello.protocol) */
   packed = false
+  /** the packed version it reads */
+  packedVersion = PACKED_VERSION
   queue: Queued[] = []
   queuedBytes = 0
   pending = new Map<number, Settle>()
@@ -81,6 +86,7 @@ class PeerQueue {
   /** recent messages per ms to this peer (moving average over batches) */
   rate = 0
   blocked = false
+  dropCounters: Record<'peer_down' | 'buffer_full', { inc(): void }> | undefined
 }
 
 /**
@@ -127,6 +133,7 @@ export class Forwarder {
     const q = this.#peer(link.peerId)
     q.link = link
     q.packed = protocol >= PACKED_BATCH_REVISION
+    q.packedVersion = protocol >= FRAMES_REVISION ? PACKED_VERSION : PACKED_VERSION_NO_FRAMES
     q.blocked = false
   }
 
@@ -147,17 +154,20 @@ export class Forwarder {
     for (const done of pending) done.settle(err)
   }
 
-  /** Queues `msg` for `peerId`. QoS 1/2: `done` (not null) is settled once, maybe within this call. */
-  forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null): void {
+  /**
+   * Queues `msg` for `peerId`. QoS 1/2: `done` (not null) is settled once, maybe within this
+   * call. `frame`: the plain QoS 0 PUBLISH of `msg` if the broker has it, carried to peers that read it.
+   */
+  forward(peerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null = null): void {
     const q = this.#peer(peerId)
-    if (!q.link) return this.#drop(peerId, done, 'peer_down', errPeerDown(`peer ${peerId} is down`))
+    if (!q.link) return this.#drop(q, done, 'peer_down')
     const size = sizeOf(msg)
     if (q.queue.length >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
-      return this.#drop(peerId, done, 'buffer_full', errBufferFull(peerId))
+      return this.#drop(q, done, 'buffer_full')
     }
     const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
     // encoded at flush, in the form the peer reads
-    q.queue.push({ msg, msgId, groups, normal, size })
+    q.queue.push({ msg, msgId, groups, normal, frame, size })
     q.queuedBytes += size
     if (msgId !== 0) q.pending.set(msgId, done!)
     if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
@@ -257,9 +267,19 @@ export class Forwarder {
     this.#held.clear()
   }
 
-  #drop(peerId: string, done: Settle | null, reason: string, err: Error): void {
-    this.#o.metrics.forwardDrops.inc({ peer: peerId, reason })
-    done?.settle(err)
+  /**
+   * Drops a message that cannot be queued. This is the path of an overload, so it must stay
+   * cheap: a labelled counter kept per peer, and an error (a stack trace) only for a QoS 1/2
+   * message whose publisher waits. Building both per message made a full queue cost more per
+   * message than sending did, so a worker falling behind could not catch up.
+   */
+  #drop(q: PeerQueue, done: Settle | null, reason: 'peer_down' | 'buffer_full'): void {
+    const counters = (q.dropCounters ??= {
+      peer_down: this.#o.metrics.forwardDrops.labels({ peer: q.peerId, reason: 'peer_down' }),
+      buffer_full: this.#o.metrics.forwardDrops.labels({ peer: q.peerId, reason: 'buffer_full' }),
+    })
+    counters[reason].inc()
+    if (done !== null) done.settle(reason === 'peer_down' ? errPeerDown(`peer ${q.peerId} is down`) : errBufferFull(q.peerId))
   }
 
   #flush(peerId: string, q: PeerQueue): void {
@@ -271,7 +291,7 @@ export class Forwarder {
       const entries = q.queue.splice(0, n)
       q.queuedBytes -= bytes
       const batch: Partial<PbPublishBatch> = q.packed
-        ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries) }
+        ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries, q.packedVersion) }
         : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
       const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
       const now = performance.now()

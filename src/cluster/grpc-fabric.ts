@@ -30,6 +30,7 @@
 // message). QoS 1/2 messages are acknowledged to the sender when deliverForwarded resolved
 // (the broker delivered or durably queued the message), or reported failed when it rejected.
 
+import type { Buffer } from 'node:buffer'
 import type { Registry } from 'prom-client'
 import type { Settle } from '../../worker/commit.js'
 import type { BrokerSurface, Fabric, GroupKey, RemoteInterest, RouteChange } from '../../worker/fabric.js'
@@ -45,7 +46,7 @@ import { encodeAckRanges } from './ack-ranges.js'
 import { decodeMessage } from './message-codec.js'
 import { unpackEntries, type PackedEntry } from './packed-batch.js'
 import { FabricMetrics } from './metrics.js'
-import { Forwarder } from './forwarder.js'
+import { Forwarder, PACKED_BATCH_REVISION } from './forwarder.js'
 import { PeerLinks, type Link, type PeerLinkHooks } from './peer-link.js'
 import type { PbHello, PbPeerMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 import { RetainedRegisters } from './retained-registers.js'
@@ -189,7 +190,8 @@ class GrpcFabricImpl implements GrpcFabric {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
       routeRemoved: (r: RouteChange) => this.#routes.removed(r),
       remoteInterest: (topic: string): readonly RemoteInterest[] => this.#routes.table.match(topic, (id) => this.#links.isUp(id)),
-      forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null) => this.#forwarder.forward(workerId, msg, groups, normal, done),
+      forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null) =>
+        this.#forwarder.forward(workerId, msg, groups, normal, done, frame),
       retainedChanged: (topic: string, msg: BrokerMessage | null) => this.#retained.localChange(topic, msg),
       claimSession: (clientId: string) => this.#claimSession(clientId),
       readDone: () => this.#forwarder.readDone(),
@@ -414,14 +416,13 @@ class GrpcFabricImpl implements GrpcFabric {
   #onBatch(link: Link, batch: PbPublishBatch): void {
     let entries: PackedEntry[]
     if (batch.packed.length > 0) {
+      // revision 2 packed batches (a development form) are not read
+      if (link.protocol < PACKED_BATCH_REVISION) return this.#malformedBatch(link, new Error(`packed batch from wire revision ${link.protocol}`))
       entries = []
       try {
         unpackEntries(batch.packed, (e) => entries.push(e))
       } catch (err) {
-        // a peer of the same cluster never sends this: nothing of the batch is delivered
-        this.#metrics.receiveDrops.inc({ peer: link.peerId, reason: 'malformed_batch' })
-        this.#log.warn('malformed packed batch', { peer: link.peerId, err: err as Error })
-        return
+        return this.#malformedBatch(link, err as Error)
       }
     } else entries = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
     this.#metrics.receivedMessages.inc({ peer: link.peerId }, entries.length)
@@ -430,7 +431,7 @@ class GrpcFabricImpl implements GrpcFabric {
       // QoS 0: delivered within the call and never acknowledged, so it does not count as receiving
       const done = e.msgId === 0 ? null : new ForwardedAck(this, link, e.msgId)
       try {
-        this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done)
+        this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done, e.frame ?? null)
       } catch (err) {
         this.#log.warn('forwarded delivery failed', { peer: link.peerId, err: err as Error })
         if (done !== null && !done.settled) done.settle(err as Error)
@@ -445,6 +446,12 @@ class GrpcFabricImpl implements GrpcFabric {
     const receiving = (this.#receiving.get(link) ?? 0) + waiting
     this.#receiving.set(link, receiving)
     if (receiving > (this.#o.maxReceiving ?? 10_000)) link.pause()
+  }
+
+  /** A peer of the same cluster never sends this: nothing of the batch is delivered. */
+  #malformedBatch(link: Link, err: Error): void {
+    this.#metrics.receiveDrops.inc({ peer: link.peerId, reason: 'malformed_batch' })
+    this.#log.warn('malformed packed batch', { peer: link.peerId, err })
   }
 
   /** A forwarded message that waited for a store write settled. */

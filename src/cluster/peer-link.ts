@@ -51,8 +51,11 @@ const BACKOFF_CAP_MS = 5_000
 
 type Call = grpc.ClientDuplexStream<PbPeerMessage, PbPeerMessage> | grpc.ServerDuplexStream<PbPeerMessage, PbPeerMessage>
 
-/** Hello.protocol: the wire revision this worker speaks (3: reads PublishBatch.packed, packed-batch.ts). */
-export const WIRE_PROTOCOL = 3
+/**
+ * Hello.protocol: the wire revision this worker speaks. 3: reads PublishBatch.packed
+ * (packed-batch.ts) and PublishAck.ok_ranges; 4: packed batches may carry PUBLISH frames.
+ */
+export const WIRE_PROTOCOL = 4
 
 /** One established stream to a peer. */
 export class Link {

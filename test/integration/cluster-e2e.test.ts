@@ -119,6 +119,36 @@ describe('cluster end to end (3 workers, router)', () => {
     expect(got.map((m) => m.payload).sort()).toEqual(['deep', 'one', 'two', 'zero'])
   })
 
+  it('hands a QoS 0 PUBLISH across workers to 3.1.1 and 5.0 subscribers, from 3.1.1 and 5.0 publishers (the carried frame)', async (ctx) => {
+    if (!wired) return ctx.skip()
+    const before = await routesOf('w2', 'w1')
+    const subs = await Promise.all(
+      ([4, 5] as const).map((v) => connect(routerUrl, { clientId: idOwnedBy('w1', `frame-sub${v}`), protocolVersion: v })),
+    )
+    const got = subs.map((c) => {
+      const out: Array<{ topic: string; payload: Buffer; props: unknown }> = []
+      c.on('message', (topic, payload, packet) => out.push({ topic, payload, props: packet.properties?.userProperties }))
+      return out
+    })
+    for (const c of subs) await c.subscribeAsync('e2e/frame/#', { qos: 0 })
+    await routesSeen('w2', 'w1', before + 1)
+    const pubs = await Promise.all(([4, 5] as const).map((v) => connect(routerUrl, { clientId: idOwnedBy('w2', `frame-pub${v}`), protocolVersion: v })))
+    // a payload starting with 0x00 looks like an empty 5.0 property block to a careless reader
+    const payloads = [Buffer.from([0, 1, 2, 3]), Buffer.from('plain'), Buffer.alloc(300, 0x61)]
+    for (const [i, p] of pubs.entries()) for (const payload of payloads) await p.publishAsync(`e2e/frame/${i}`, payload, { qos: 0 })
+    // 5.0 with properties is not a plain frame: it travels field by field
+    await pubs[1]!.publishAsync('e2e/frame/props', 'withprops', { qos: 0, properties: { userProperties: { k: 'v' } } })
+    const want = 2 * payloads.length + 1
+    await waitFor(() => got.every((g) => g.length >= want), `${want} messages at each subscriber`)
+    for (const [v, g] of got.entries()) {
+      expect(g.slice(0, 6).map((m) => [m.topic, m.payload.toString('hex')])).toEqual(
+        [0, 1].flatMap((i) => payloads.map((p) => [`e2e/frame/${i}`, p.toString('hex')])),
+      )
+      expect(g[6]!.payload.toString()).toBe('withprops')
+      expect(g[6]!.props).toEqual(v === 1 ? { k: 'v' } : undefined)
+    }
+  })
+
   it('delivers a shared subscription spread over workers exactly once', async (ctx) => {
     if (!wired) return ctx.skip()
     const a = await connect(routerUrl, { clientId: idOwnedBy('w1', 'share-a') })

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
-import { packEntries, PackedBatchError, unpackEntries, type PackedEntry } from '../../src/cluster/packed-batch.js'
+import mqtt from 'mqtt-packet'
+import { packEntries, PackedBatchError, PACKED_VERSION_NO_FRAMES, unpackEntries, type PackedEntry } from '../../src/cluster/packed-batch.js'
+import { encodePlainPublish } from '../../worker/encode.js'
 
 const unpack = (buf: Buffer): PackedEntry[] => {
   const out: PackedEntry[] = []
@@ -34,7 +36,7 @@ describe('packed PublishBatch records', () => {
       { msg: { ...plain, qos: 1, properties: { payloadFormatIndicator: true } }, msgId: 9, groups: [], normal: true },
     ]
     const got = unpack(packEntries(entries))
-    expect(got).toEqual(entries)
+    expect(got).toEqual(entries.map((e) => ({ ...e, frame: null })))
     expect(got[1]!.msg.properties!.contentType).toBe('')
     expect(got[0]!.msg).not.toHaveProperty('expiresAt')
     expect(got[0]!.msg).not.toHaveProperty('properties')
@@ -60,5 +62,53 @@ describe('packed PublishBatch records', () => {
     expect(packEntries([]).length).toBe(0)
     const buf = packEntries([{ msg: plain, msgId: 1, groups: ['g/x'], normal: true }])
     for (const cut of [1, 2, 7, buf.length - 1]) expect(() => unpack(buf.subarray(0, cut))).toThrow(PackedBatchError)
+  })
+
+  describe('PUBLISH frames (version 4)', () => {
+    const v3Frame = Buffer.from(mqtt.generate({ cmd: 'publish', topic: plain.topic, payload: plain.payload, qos: 0, retain: false, dup: false }))
+    const v5Frame = encodePlainPublish(plain.topic, plain.payload, 0, false, true, 0)
+
+    it('carry a 3.1.1 or 5.0 frame in place of the payload; the payload is a view of the received frame', () => {
+      const entries: PackedEntry[] = [
+        { msg: plain, msgId: 0, groups: [], normal: true, frame: v3Frame },
+        { msg: plain, msgId: 0, groups: [], normal: true, frame: v5Frame },
+        { msg: { ...plain, qos: 1 }, msgId: 7, groups: [], normal: true, frame: null },
+      ]
+      const buf = packEntries(entries)
+      expect(buf[0]).toBe(4)
+      const got = unpack(buf)
+      expect(got.map((e) => e.frame)).toEqual([v3Frame, v5Frame, null])
+      for (const e of got.slice(0, 2)) {
+        expect(e.msg.payload).toEqual(plain.payload)
+        expect(e.msg.payload.buffer).toBe(buf.buffer)
+        expect(e.frame!.buffer).toBe(buf.buffer)
+      }
+      expect(got[2]!.msg.payload).toEqual(plain.payload)
+    })
+
+    it('are left out for a peer that reads version 3 only', () => {
+      const buf = packEntries([{ msg: plain, msgId: 0, groups: [], normal: true, frame: v3Frame }], PACKED_VERSION_NO_FRAMES)
+      expect(buf[0]).toBe(3)
+      const [e] = unpack(buf)
+      expect(e!.frame).toBeNull()
+      expect(e!.msg.payload).toEqual(plain.payload)
+    })
+
+    it('refuse a frame whose header or lengths disagree with its size, a frame in version 3, a 5.0 frame with properties', () => {
+      const good = packEntries([{ msg: plain, msgId: 0, groups: [], normal: true, frame: v3Frame }])
+      const frameAt = good.length - 2 - v3Frame.length
+      expect(good.subarray(frameAt).subarray(0, v3Frame.length)).toEqual(v3Frame)
+      const bad = (patch: (b: Buffer) => void): Buffer => {
+        const b = Buffer.from(good)
+        patch(b)
+        return b
+      }
+      expect(() => unpack(bad((b) => (b[frameAt] = 0x31)))).toThrow(/malformed frame/)
+      expect(() => unpack(bad((b) => b[frameAt + 1]!++))).toThrow(/malformed frame/)
+      expect(() => unpack(bad((b) => (b[frameAt + 3] = 0xff)))).toThrow(/malformed frame/)
+      expect(() => unpack(bad((b) => (b[0] = 3)))).toThrow(/version 3/)
+      const withProps = packEntries([{ msg: { ...plain, properties: { contentType: 'x' } }, msgId: 0, groups: [], normal: true, frame: v5Frame }])
+      expect(() => unpack(withProps)).toThrow(/properties/)
+    })
   })
 })
