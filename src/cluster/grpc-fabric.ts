@@ -85,7 +85,7 @@ export interface GrpcFabricOptions {
   claimTimeoutMs?: number
   /** how long a retained clear is remembered, default 24 h */
   tombstoneTtlMs?: number
-  /** per-peer forward queue bound (messages), default 10000 */
+  /** per-peer forward queue bound (messages), default 100000: a worker reading many clients in one event-loop turn queues what it reads until the turn ends and HTTP/2 writes it (64 MiB also bounds it) */
   maxQueued?: number
   /** messages per PublishBatch, default 500 */
   maxBatch?: number
@@ -175,7 +175,7 @@ class GrpcFabricImpl implements GrpcFabric {
     const registers = new RetainedRegisters({ workerId: this.#me, hlc, tombstoneTtlMs: o.tombstoneTtlMs ?? 24 * 3600_000 })
     this.#retained = new RetainedSync({ registers, broker: o.broker, links, metrics: this.#metrics, log: this.#log })
     this.#forwarder = new Forwarder({
-      maxQueued: o.maxQueued ?? 10_000,
+      maxQueued: o.maxQueued ?? 100_000,
       maxQueuedBytes: 64 << 20,
       maxBatch: o.maxBatch ?? 500,
       maxBatchBytes: 1 << 20,
