@@ -1,8 +1,5 @@
 // Cross-worker publish, sending side: one queue per peer, flushed as a PublishBatch once per
 // event-loop turn (setImmediate) or as soon as it holds `maxBatch` messages / `maxBatchBytes`.
-// A message is packed into the batch being written when it is queued (BatchWriter,
-// packed-batch.ts): nothing is kept per queued message but its record; batches cut while the
-// link's window is full wait, packed, in `sealed`.
 // At a high rate to a peer (HOLD_RATE messages per ms and more, measured over recent batches)
 // the flush waits HOLD_MS instead of one turn: each batch costs both workers a gRPC message
 // whatever it holds (tens of microseconds on each side plus a wake-up of the receiver, see
@@ -13,7 +10,7 @@
 // reads come every few tens of microseconds), or, when reads stop, at one backstop timer shared
 // by all held batches, also at HOLD_MS.
 //
-//   forward(peer, msg, done) -> writer[peer] -> sealed[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
+//   forward(peer, msg, done) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
 //                               pending[msgId] = done <----------------- PublishAck{ok_ranges, failed_ids}: done.settle()
 //
 // Ordering: one queue and one ordered stream per peer, so messages from one publisher reach a
@@ -38,7 +35,7 @@ import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
 import { forEachAckRange } from './ack-ranges.js'
 import { encodeMessage } from './message-codec.js'
-import { BatchWriter, PACKED_VERSION, PACKED_VERSION_NO_FRAMES, unpackEntries } from './packed-batch.js'
+import { packEntries, PACKED_VERSION, PACKED_VERSION_NO_FRAMES, type PackedEntry } from './packed-batch.js'
 import type { Link } from './peer-link.js'
 import type { PbForwardedMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 
@@ -53,13 +50,8 @@ export interface ForwarderOptions {
   log: Logger
 }
 
-/** A batch cut from the queue and not yet sent (the link's window was full). */
-interface Sealed {
-  packed: Buffer
-  count: number
-  qos0: number
-  lastMsgId: number
-  bytes: number
+interface Queued extends PackedEntry {
+  size: number
 }
 
 /** Hello.protocol from which a peer reads PublishBatch.packed in the form of packed-batch.ts. */
@@ -75,13 +67,10 @@ class PeerQueue {
   link: Link | undefined
   /** the peer reads packed batches (its Hello.protocol) */
   packed = false
-  /** messages queued and not sent: the batch being written, then `sealed` */
-  writer = new BatchWriter(PACKED_VERSION)
-  sealed: Sealed[] = []
-  queuedMsgs = 0
+  /** the packed version it reads */
+  packedVersion = PACKED_VERSION
+  queue: Queued[] = []
   queuedBytes = 0
-  /** bytes of the messages in `writer` (by sizeOf, as the bounds count them) */
-  writerBytes = 0
   pending = new Map<number, Settle>()
   /**
    * Batches with QoS 1/2 messages awaiting acks, oldest first: the highest message ID in each
@@ -136,7 +125,7 @@ export class Forwarder {
   }
 
   queued(peerId: string): number {
-    return this.#peers.get(peerId)?.queuedMsgs ?? 0
+    return this.#peers.get(peerId)?.queue.length ?? 0
   }
 
   /** A link is up; `protocol` is the wire revision from the peer's Hello. */
@@ -144,9 +133,7 @@ export class Forwarder {
     const q = this.#peer(link.peerId)
     q.link = link
     q.packed = protocol >= PACKED_BATCH_REVISION
-    // a peer without packed batches gets the per-message form, made from version-3 records at send
-    const version = protocol >= FRAMES_REVISION ? PACKED_VERSION : PACKED_VERSION_NO_FRAMES
-    if (q.writer.version !== version) q.writer = new BatchWriter(version)
+    q.packedVersion = protocol >= FRAMES_REVISION ? PACKED_VERSION : PACKED_VERSION_NO_FRAMES
     q.blocked = false
   }
 
@@ -156,12 +143,9 @@ export class Forwarder {
     if (!q || q.link !== link) return
     q.link = undefined
     const err = errPeerDown(`link to ${peerId} lost`)
-    let qos0 = q.writer.qos0
-    for (const b of q.sealed) qos0 += b.qos0
-    if (qos0 > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, qos0)
-    q.writer.finish()
-    q.sealed = []
-    q.queuedMsgs = q.queuedBytes = q.writerBytes = 0
+    if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.msg.qos === 0).length)
+    q.queue = []
+    q.queuedBytes = 0
     const pending = [...q.pending.values()]
     q.pending.clear()
     q.sentIds = []
@@ -178,20 +162,16 @@ export class Forwarder {
     const q = this.#peer(peerId)
     if (!q.link) return this.#drop(q, done, 'peer_down')
     const size = sizeOf(msg)
-    if (q.queuedMsgs >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
+    if (q.queue.length >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
       return this.#drop(q, done, 'buffer_full')
     }
     const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
-    // packed now, in the form the peer reads; `frame` is not kept
-    q.writer.add(msg, msgId, groups, normal, frame)
-    q.queuedMsgs++
+    // encoded at flush, in the form the peer reads
+    q.queue.push({ msg, msgId, groups, normal, frame, size })
     q.queuedBytes += size
-    q.writerBytes += size
     if (msgId !== 0) q.pending.set(msgId, done!)
-    if (q.writer.count >= this.#o.maxBatch || q.writerBytes >= this.#o.maxBatchBytes) {
-      this.#seal(q)
-      this.#flush(peerId, q)
-    } else if (!q.scheduled) {
+    if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
+    else if (!q.scheduled) {
       q.scheduled = true
       if (q.rate >= HOLD_RATE) this.#hold(q)
       else
@@ -302,37 +282,29 @@ export class Forwarder {
     if (done !== null) done.settle(reason === 'peer_down' ? errPeerDown(`peer ${q.peerId} is down`) : errBufferFull(q.peerId))
   }
 
-  /** Cuts the batch being written; it goes out in order after those cut before. */
-  #seal(q: PeerQueue): void {
-    const w = q.writer
-    q.sealed.push({ count: w.count, qos0: w.qos0, lastMsgId: w.lastMsgId, bytes: q.writerBytes, packed: w.finish() })
-    q.writerBytes = 0
-  }
-
   #flush(peerId: string, q: PeerQueue): void {
-    while (q.link && !q.blocked) {
-      // a batch ends at maxBatch messages or maxBatchBytes (forward cuts it), or here
-      if (q.sealed.length === 0) {
-        if (q.writer.count === 0) return
-        this.#seal(q)
-      }
-      const b = q.sealed.shift()!
-      q.queuedMsgs -= b.count
-      q.queuedBytes -= b.bytes
+    while (q.link && !q.blocked && q.queue.length > 0) {
+      // a batch ends at maxBatch messages or maxBatchBytes, but holds at least one message
+      let n = 0
+      let bytes = 0
+      while (n < q.queue.length && n < this.#o.maxBatch && (n === 0 || bytes + q.queue[n]!.size <= this.#o.maxBatchBytes)) bytes += q.queue[n++]!.size
+      const entries = q.queue.splice(0, n)
+      q.queuedBytes -= bytes
       const batch: Partial<PbPublishBatch> = q.packed
-        ? { batch_id: this.#nextBatchId++, messages: [], packed: b.packed }
-        : { batch_id: this.#nextBatchId++, messages: perMessage(b.packed) }
+        ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries, q.packedVersion) }
+        : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
       const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
       const now = performance.now()
-      if (b.lastMsgId !== 0) {
-        q.sentIds.push(b.lastMsgId)
+      const lastId = lastMsgId(entries)
+      if (lastId !== 0) {
+        q.sentIds.push(lastId)
         q.sentAt.push(now)
       }
       // a batch after a pause weighs as a low rate; back-to-back batches as their own rate
-      q.rate = 0.7 * q.rate + 0.3 * (b.count / Math.max(now - q.lastFlush, HOLD_MS / 4))
+      q.rate = 0.7 * q.rate + 0.3 * (entries.length / Math.max(now - q.lastFlush, HOLD_MS / 4))
       q.lastFlush = now
       this.#o.metrics.forwardBatches.inc({ peer: peerId })
-      this.#o.metrics.forwardMessages.inc({ peer: peerId }, b.count)
+      this.#o.metrics.forwardMessages.inc({ peer: peerId }, entries.length)
       if (!ok) {
         const link = q.link
         q.blocked = true
@@ -346,9 +318,8 @@ export class Forwarder {
   }
 }
 
-/** The per-message form (peers before revision 3), from version-3 records. */
-function perMessage(packed: Buffer): PbForwardedMessage[] {
-  const out: PbForwardedMessage[] = []
-  unpackEntries(packed, (e) => out.push(encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage))
-  return out
+/** The highest message ID in a batch (IDs grow in queue order), 0 when it holds only QoS 0. */
+function lastMsgId(entries: readonly PackedEntry[]): number {
+  for (let i = entries.length - 1; i >= 0; i--) if (entries[i]!.msgId !== 0) return entries[i]!.msgId
+  return 0
 }

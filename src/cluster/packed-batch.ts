@@ -80,122 +80,65 @@ class StringTable {
 /** `version` PACKED_VERSION_NO_FRAMES leaves frames out (payloads only), for peers that do not read them. */
 export function packEntries(entries: readonly PackedEntry[], version = PACKED_VERSION): Buffer {
   if (entries.length === 0) return Buffer.alloc(0)
-  const w = new BatchWriter(version)
-  for (const e of entries) w.add(e.msg, e.msgId, e.groups, e.normal, e.frame ?? null)
-  return w.finish()
-}
-
-/** Room left in front of a batch's records for its string table (see BatchWriter.finish). */
-const TABLE_ROOM = 1024
-/** Bounds of a batch buffer's record space: about twice the last batch, so a low rate allocates little. */
-const MIN_RECORDS = 2048
-const MAX_RECORDS = 64 * 1024
-
-/**
- * Writes a batch's records as its messages are queued (the forwarder adds each at forward
- * time): one pass over each message while its bytes are fresh, and no object kept per queued
- * message. Records are written after TABLE_ROOM bytes left free, where finish() puts the
- * string table, so the batch is not copied again (a 45 KB copy per batch was a quarter of the
- * packing cost); a table that does not fit (hundreds of distinct strings) is joined by a copy.
- */
-export class BatchWriter {
-  readonly version: number
-  readonly #frames: boolean
-  #body: Buffer
-  #o = TABLE_ROOM
-  #strings = new StringTable()
+  const strings = new StringTable()
+  // one pass for the table, the string references and the records' size bound
+  const refs = new Array<number>(entries.length * 3)
+  let bound = 3
   // consecutive messages mostly repeat these (one client read yields a run from one
   // publisher; the origin is this worker): a string compare instead of a Map lookup
-  #topic: string | null = null
-  #origin: string | null = null
-  #publisher: string | null = null
-  #topicRef = 0
-  #originRef = 0
-  #publisherRef = 0
-  /** records written */
-  count = 0
-  /** of which QoS 0 (dropped, not failed, when a batch is lost with its link) */
-  qos0 = 0
-  /** the highest message ID written (IDs grow), 0 when only QoS 0 */
-  lastMsgId = 0
-
-  constructor(version = PACKED_VERSION) {
-    this.version = version
-    this.#frames = version >= PACKED_VERSION
-    this.#body = Buffer.allocUnsafe(TABLE_ROOM + MIN_RECORDS)
+  let topic: string | null = null
+  let origin: string | null = null
+  let publisher: string | null = null
+  let topicRef = 0
+  let originRef = 0
+  let publisherRef = 0
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    const m = e.msg
+    if (m.topic !== topic) topicRef = strings.ref((topic = m.topic))
+    if (m.origin !== origin) originRef = strings.ref((origin = m.origin))
+    if (m.publisherId !== publisher) publisherRef = strings.ref((publisher = m.publisherId))
+    refs[3 * i] = topicRef
+    refs[3 * i + 1] = originRef
+    refs[3 * i + 2] = publisherRef
+    bound += 1 + 6 + 6 + 4 + 2 + 8 + (e.frame ? e.frame.length : m.payload.length) + 2 * e.groups.length
+    for (const g of e.groups) strings.ref(g)
+    if (m.properties) bound += propsBound(m.properties)
   }
-
-  /** Upper bound of the finished batch's size. */
-  get size(): number {
-    return 3 + this.#strings.bound + this.#o - TABLE_ROOM
-  }
-
-  add(m: BrokerMessage, msgId: number, groups: readonly string[], normal: boolean, frame: Buffer | null): void {
-    const strings = this.#strings
-    if (m.topic !== this.#topic) this.#topicRef = strings.ref((this.#topic = m.topic))
-    if (m.origin !== this.#origin) this.#originRef = strings.ref((this.#origin = m.origin))
-    if (m.publisherId !== this.#publisher) this.#publisherRef = strings.ref((this.#publisher = m.publisherId))
-    const carried = this.#frames ? frame : null
-    const bytes = carried ?? m.payload
-    let need = 1 + 6 + 6 + 4 + bytes.length + 2 + 2 * groups.length + 8
-    if (m.properties !== undefined) need += propsBound(m.properties)
-    if (this.#o + need > this.#body.length) this.#grow(need)
-    const buf = this.#body
-    let o = this.#o
+  const buf = Buffer.allocUnsafe(bound + strings.bound)
+  buf[0] = version
+  const frames = version >= PACKED_VERSION
+  let o = u16(buf, 1, strings.list.length)
+  for (const s of strings.list) o = str16(buf, o, s)
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!
+    const m = e.msg
     let flags = m.qos & 3
     if (m.retain) flags |= F_RETAIN
-    if (normal) flags |= F_NORMAL
+    if (e.normal) flags |= F_NORMAL
     if (m.expiresAt !== undefined) flags |= F_EXPIRES
     if (m.properties !== undefined) flags |= F_PROPS
-    if (carried !== null) flags |= plainFrameIsV5(carried, m.payload.length) ? F_FRAME | F_FRAME_V5 : F_FRAME
+    const frame = frames && e.frame ? e.frame : null
+    if (frame !== null) flags |= plainFrameIsV5(frame, m.payload.length) ? F_FRAME | F_FRAME_V5 : F_FRAME
     buf[o++] = flags
     if (m.qos > 0) {
       // u48 as u16 + u32: writeUIntBE(…, 6) is the slow generic path
-      o = u16(buf, o, Math.floor(msgId / 0x1_0000_0000))
-      o = u32(buf, o, msgId % 0x1_0000_0000)
-      this.lastMsgId = msgId
-    } else this.qos0++
-    o = u16(buf, o, this.#topicRef)
-    o = u16(buf, o, this.#originRef)
-    o = u16(buf, o, this.#publisherRef)
+      o = u16(buf, o, Math.floor(e.msgId / 0x1_0000_0000))
+      o = u32(buf, o, e.msgId % 0x1_0000_0000)
+    }
+    o = u16(buf, o, refs[3 * i]!)
+    o = u16(buf, o, refs[3 * i + 1]!)
+    o = u16(buf, o, refs[3 * i + 2]!)
+    const bytes = frame ?? m.payload
     o = u32(buf, o, bytes.length)
     buf.set(bytes, o)
     o += bytes.length
-    o = u16(buf, o, groups.length)
-    for (const g of groups) o = u16(buf, o, strings.ref(g))
+    o = u16(buf, o, e.groups.length)
+    for (const g of e.groups) o = u16(buf, o, strings.ref(g))
     if (m.expiresAt !== undefined) o = buf.writeDoubleBE(m.expiresAt, o)
     if (m.properties !== undefined) o = packProps(buf, o, m.properties)
-    this.#o = o
-    this.count++
   }
-
-  /** The batch so far, string table first; the writer starts over in a new buffer. */
-  finish(): Buffer {
-    const strings = this.#strings
-    const head = Buffer.allocUnsafe(3 + strings.bound)
-    head[0] = this.version
-    let h = u16(head, 1, strings.list.length)
-    for (const s of strings.list) h = str16(head, h, s)
-    let out: Buffer
-    if (h <= TABLE_ROOM) {
-      head.copy(this.#body, TABLE_ROOM - h, 0, h)
-      out = this.#body.subarray(TABLE_ROOM - h, this.#o)
-    } else out = Buffer.concat([head.subarray(0, h), this.#body.subarray(TABLE_ROOM, this.#o)])
-    // the batch is a view of this buffer until it is sent: the next one gets its own
-    const records = Math.min(MAX_RECORDS, Math.max(MIN_RECORDS, 2 * (this.#o - TABLE_ROOM)))
-    this.#body = Buffer.allocUnsafe(TABLE_ROOM + records)
-    this.#o = TABLE_ROOM
-    this.#strings = new StringTable()
-    this.#topic = this.#origin = this.#publisher = null
-    this.count = this.qos0 = this.lastMsgId = 0
-    return out
-  }
-
-  #grow(need: number): void {
-    const body = Buffer.allocUnsafe(Math.max(2 * this.#body.length, this.#o + need))
-    this.#body.copy(body, 0, 0, this.#o)
-    this.#body = body
-  }
+  return buf.subarray(0, o)
 }
 
 /** Calls `each` for every record, in order. Throws PackedBatchError on malformed bytes. */

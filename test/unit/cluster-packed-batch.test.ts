@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
 import mqtt from 'mqtt-packet'
-import { BatchWriter, packEntries, PackedBatchError, PACKED_VERSION_NO_FRAMES, unpackEntries, type PackedEntry } from '../../src/cluster/packed-batch.js'
+import { packEntries, PackedBatchError, PACKED_VERSION_NO_FRAMES, unpackEntries, type PackedEntry } from '../../src/cluster/packed-batch.js'
 import { encodePlainPublish } from '../../worker/encode.js'
 
 const unpack = (buf: Buffer): PackedEntry[] => {
@@ -111,33 +111,6 @@ describe('packed PublishBatch records', () => {
       expect(() => unpack(bad((b) => (b[0] = 3)))).toThrow(/version 3/)
       const withProps = packEntries([{ msg: { ...plain, properties: { contentType: 'x' } }, msgId: 0, groups: [], normal: true, frame: v5Frame }])
       expect(() => unpack(withProps)).toThrow(/properties/)
-    })
-  })
-
-  describe('BatchWriter (records written as messages are queued)', () => {
-    it('gives each batch its own bytes: writing the next one leaves a finished batch as it was', () => {
-      const w = new BatchWriter()
-      w.add(plain, 0, [], true, null)
-      w.add({ ...plain, qos: 1 }, 41, ['g/1'], false, null)
-      expect([w.count, w.qos0, w.lastMsgId]).toEqual([2, 1, 41])
-      const first = w.finish()
-      const copy = Buffer.from(first)
-      expect([w.count, w.qos0, w.lastMsgId]).toEqual([0, 0, 0])
-      for (let i = 0; i < 50; i++) w.add({ ...plain, topic: `other/${i}`, payload: Buffer.alloc(2000, i) }, 0, [], true, null)
-      const second = w.finish()
-      expect(first).toEqual(copy)
-      expect(unpack(first).map((e) => [e.msg.topic, e.msgId, e.groups])).toEqual([
-        ['a/b', 0, []],
-        ['a/b', 41, ['g/1']],
-      ])
-      expect(unpack(second).map((e) => e.msg.payload[0])).toEqual(Array.from({ length: 50 }, (_, i) => i))
-    })
-
-    it('joins a string table too large for the room left in front of the records', () => {
-      const w = new BatchWriter()
-      const topics = Array.from({ length: 300 }, (_, i) => `telemetry/device-${i}/temperature`)
-      for (const topic of topics) w.add({ ...plain, topic }, 0, [], true, null)
-      expect(unpack(w.finish()).map((e) => e.msg.topic)).toEqual(topics)
     })
   })
 })
