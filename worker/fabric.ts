@@ -5,8 +5,9 @@
 //   fanout matches local trie            -> local sessions
 //   fanout asks fabric.remoteInterest()  -> which peers have normal subscribers / shared groups
 //   fanout picks ONE member worker per shared group cluster-wide (local or remote)
-//   fanout calls fabric.forward(peer, msg, groups, normal) once per peer
+//   fanout calls fabric.forward(peer, msg, groups, normal, done, frame) once per peer
 //   the peer's broker calls BrokerSurface.deliverForwarded(...) for its local sessions
+//   QoS 1/2: the peer's broker settles its ack, the ack settles `done` (worker/commit.ts)
 
 import type { Buffer } from 'node:buffer'
 import type { BrokerMessage } from '../src/mqtt/message.js'

@@ -26,9 +26,9 @@
 // Receiving forwarded publishes: messages of a batch are handed to
 // broker.deliverForwarded in arrival order without waiting for the previous one to settle;
 // the broker must fix each message's order synchronously at call time (per-publisher order).
-// QoS 0 is delivered within the call (deliverForwarded returns undefined: no promise per
-// message). QoS 1/2 messages are acknowledged to the sender when deliverForwarded resolved
-// (the broker delivered or durably queued the message), or reported failed when it rejected.
+// QoS 0 is delivered within the call and never acknowledged. A QoS 1/2 message is given a
+// ForwardedAck, which the broker settles once it delivered or durably queued the message (within
+// the call for clean sessions): the sender then gets the id acknowledged, or reported failed.
 
 import type { Buffer } from 'node:buffer'
 import type { Registry } from 'prom-client'
@@ -85,7 +85,11 @@ export interface GrpcFabricOptions {
   claimTimeoutMs?: number
   /** how long a retained clear is remembered, default 24 h */
   tombstoneTtlMs?: number
-  /** per-peer forward queue bound (messages), default 100000: a worker reading many clients in one event-loop turn queues what it reads until the turn ends and HTTP/2 writes it (64 MiB also bounds it) */
+  /**
+   * per-peer forward queue bound (messages), default 100000: a worker reading many clients in
+   * one event-loop turn queues what it reads until the turn ends and HTTP/2 writes it (64 MiB
+   * also bounds it; docs/cluster.md)
+   */
   maxQueued?: number
   /** messages per PublishBatch, default 500 */
   maxBatch?: number
@@ -433,8 +437,9 @@ class GrpcFabricImpl implements GrpcFabric {
       try {
         this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done, e.frame ?? null)
       } catch (err) {
-        this.#log.warn('forwarded delivery failed', { peer: link.peerId, err: err as Error })
+        // a QoS 1/2 message is reported failed to its sender (and logged by its ack)
         if (done !== null && !done.settled) done.settle(err as Error)
+        else this.#log.warn('forwarded delivery failed', { peer: link.peerId, err: err as Error })
         continue
       }
       if (done === null || done.settled) continue

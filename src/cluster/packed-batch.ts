@@ -1,4 +1,4 @@
-// The packed form of a PublishBatch (wire revision 3, `PublishBatch.packed`): every message of
+// The packed form of a PublishBatch (wire revisions 3 and 4, `PublishBatch.packed`): every message of
 // the batch in one `bytes` field, so protobuf handles one field per batch instead of a nested
 // message, eleven fields and an object conversion per message on both sides. The strings a
 // batch repeats (topics, origin, publisher IDs, group names) are written once, in a table at
@@ -11,15 +11,15 @@
 //             (payload | frame):bytes32  groups:u16 (u16 each)  [expires_at:f64 if flags.4]  [properties if flags.5]
 //   flags  := bits 0-1 qos | bit 2 retain | bit 3 normal | bit 4 expires_at | bit 5 properties
 //             | bit 6 frame (version 4) | bit 7 the frame is in the 5.0 form
+//   properties := pflags:u8 (0 has format, 1 format value, 2 content type, 3 response topic,
+//                 4 correlation data)  [str16] [str16] [bytes32]  user:u16 (key str16, value str16 each)
+//   str16 := length:u16 utf8 ; bytes32 := length:u32 bytes ; a u16 string reference is a table index
 //
 // A frame (version 4) is the message's plain QoS 0 PUBLISH as the publisher sent it or as the
 // sending worker encoded it (src/mqtt/plain-frame.ts), in place of the bare payload: the
 // receiving worker hands it to its QoS 0 subscribers as it is, as a single worker does, instead
 // of encoding the PUBLISH again (10-17% of the receiving worker's CPU per message). Version 4 is
 // written only to peers whose Hello says they read it; a version 3 reader refuses it.
-//   properties := pflags:u8 (0 has format, 1 format value, 2 content type, 3 response topic,
-//                 4 correlation data)  [str16] [str16] [bytes32]  user:u16 (key str16, value str16 each)
-//   str16 := length:u16 utf8 ; bytes32 := length:u32 bytes ; a u16 string reference is a table index
 //
 // MQTT bounds every string here to 65,535 bytes [MQTT-1.5.4], so u16 lengths are enough; a
 // batch holds at most 65,535 distinct strings (the forwarder's batches hold 500 messages).
