@@ -109,7 +109,7 @@ export function fullScenarios(t: Timing = FULL_TIMING): Scenario[] {
     idle('idle-v5', 2000, 3000, 5),
     // open loop below the cluster's saturation: what a worker reads in one event-loop turn must
     // fit its forward queue. A short window: the generator cannot hold 200,000 msg/s for 5 s.
-    // Last: it overloads the single-threaded references, and Aedes runs out of memory (a target
+    // Last: it overloads the single-threaded references, and the Aedes process dies of it (a target
     // that dies loses the rest of its round).
     load('rate200k-q0', { qos: 0, rate: 200_000 }, { ...t, warmupMs: Math.min(t.warmupMs, 500), durationMs: Math.min(t.durationMs, 1500) }),
   ]
