@@ -140,6 +140,10 @@ class GrpcFabricImpl implements GrpcFabric {
   #acks = new Map<Link, { ok: number[]; failed: number[] }>()
   /** forwarded messages handed to the broker and not settled yet, per link */
   #receiving = new Map<Link, number>()
+  /** a link stops being read above this many unsettled forwarded deliveries, and resumes at half */
+  get #maxReceiving(): number {
+    return this.#o.maxReceiving ?? 10_000
+  }
   #ackScheduled = false
   #expiryTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -450,7 +454,7 @@ class GrpcFabricImpl implements GrpcFabric {
     if (waiting === 0) return
     const receiving = (this.#receiving.get(link) ?? 0) + waiting
     this.#receiving.set(link, receiving)
-    if (receiving > (this.#o.maxReceiving ?? 10_000)) link.pause()
+    if (receiving > this.#maxReceiving) link.pause()
   }
 
   /** A peer of the same cluster never sends this: nothing of the batch is delivered. */
@@ -463,7 +467,7 @@ class GrpcFabricImpl implements GrpcFabric {
   receivedSettled(link: Link): void {
     const n = (this.#receiving.get(link) ?? 1) - 1
     this.#receiving.set(link, n)
-    if (link.paused && n <= (this.#o.maxReceiving ?? 10_000) / 2) link.resume()
+    if (link.paused && n <= this.#maxReceiving / 2) link.resume()
   }
 
   /** A forwarded QoS 1/2 message could not be delivered. */
