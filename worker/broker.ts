@@ -509,6 +509,25 @@ export class Broker implements BrokerSurface {
     commit.seal(done)
   }
 
+  deliverFrame(topic: string, publisherId: string, frame: Buffer, v5: boolean, normal: boolean): boolean {
+    const matches = this.trie.match(topic)
+    // deliverLocal's cases without a message: nobody here, or one plain subscription
+    if (matches.length === 0) return true
+    if (matches.length !== 1) return false
+    const sub = matches[0]!
+    if (sub.kind !== 'sub') return false
+    if (!normal) return true
+    // no-local: never back to the publishing client [MQTT-3.8.3-3]
+    if (sub.noLocal && sub.session.clientId === publisherId) return true
+    if (sub.subscriptionId !== undefined) return false
+    const conn = sub.session.conn
+    if (conn === null) {
+      this.stats.drop('offline_qos0')
+      return true
+    }
+    return conn.sendFrame(frame, v5)
+  }
+
   applyRetained(topic: string, msg: BrokerMessage | null, stamp?: RetainedStamp): void {
     void this.retained.set(topic, msg, stamp)
   }

@@ -558,6 +558,22 @@ export class Connection implements FrameSink {
     return true
   }
 
+  /**
+   * Writes a plain QoS 0 PUBLISH frame as it is, as sendPublish does with a primed frame.
+   * Returns false, having written nothing, when this client needs it encoded otherwise (the
+   * other protocol family, or 5.0 outgoing topic aliases).
+   */
+  sendFrame(frame: Buffer, v5: boolean): boolean {
+    if ((this.version === 5) !== v5 || (v5 && this.aliasOutMax > 0)) return false
+    if (this.congested) this.broker.stats.drop('slow_subscriber')
+    else if (frame.length > this.maxOutPacket) this.broker.stats.drop('too_large_for_client')
+    else {
+      this.write(frame)
+      this.broker.stats.publishesDelivered++
+    }
+    return true
+  }
+
   #encodePlain(msg: BrokerMessage, qos: QoS, retain: boolean, v5: boolean): Buffer {
     const props = v5 ? v5Properties(msg, undefined) : null
     return props === null ? encodePlainPublish(msg.topic, msg.payload, qos, retain, v5, 0) : encodeV5Publish(msg.topic, msg.payload, qos, retain, 0, props)

@@ -95,6 +95,12 @@ export interface BrokerSurface {
    */
   deliverForwarded(msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null): void
   /**
+   * Deliver a forwarded plain QoS 0 PUBLISH (`frame`, in the 5.0 form if `v5`) that names no
+   * shared group, from its bytes, as deliverForwarded would. Returns false, having delivered
+   * nothing, when that needs the message (the fabric then builds it and calls deliverForwarded).
+   */
+  deliverFrame(topic: string, publisherId: string, frame: Buffer, v5: boolean, normal: boolean): boolean
+  /**
    * Apply a retained set/clear that won last-writer-wins, stored with its stamp (a clear with
    * a stamp is kept as a tombstone). A clear without a stamp forgets the topic entirely (an
    * expired tombstone).

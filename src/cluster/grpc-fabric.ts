@@ -44,7 +44,7 @@ import { startPeerServer, type GrpcServerHandle } from './grpc-server.js'
 import { Hlc, type HlcStore } from './hlc.js'
 import { encodeAckRanges } from './ack-ranges.js'
 import { decodeMessage } from './message-codec.js'
-import { unpackEntries, type PackedEntry } from './packed-batch.js'
+import { FramedRecord, unpackRecords, type PackedEntry } from './packed-batch.js'
 import { FabricMetrics } from './metrics.js'
 import { Forwarder, PACKED_BATCH_REVISION } from './forwarder.js'
 import { PeerLinks, type Link, type PeerLinkHooks } from './peer-link.js'
@@ -422,24 +422,32 @@ class GrpcFabricImpl implements GrpcFabric {
   }
 
   #onBatch(link: Link, batch: PbPublishBatch): void {
-    let entries: PackedEntry[]
+    let records: (PackedEntry | FramedRecord)[]
     if (batch.packed.length > 0) {
       // revision 2 packed batches (a development form) are not read
       if (link.protocol < PACKED_BATCH_REVISION) return this.#malformedBatch(link, new Error(`packed batch from wire revision ${link.protocol}`))
-      entries = []
+      records = []
       try {
-        unpackEntries(batch.packed, (e) => entries.push(e))
+        // the whole batch is read before anything of it is delivered: a malformed one is refused whole
+        unpackRecords(batch.packed, (e) => records.push(e))
       } catch (err) {
         return this.#malformedBatch(link, err as Error)
       }
-    } else entries = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
-    this.#metrics.receivedMessages.inc({ peer: link.peerId }, entries.length)
+    } else records = batch.messages.map((pb) => ({ msg: decodeMessage(pb), msgId: pb.msg_id, groups: pb.groups, normal: pb.normal }))
+    this.#metrics.receivedMessages.inc({ peer: link.peerId }, records.length)
+    const broker = this.#o.broker
     let waiting = 0
-    for (const e of entries) {
+    for (const r of records) {
+      let e: PackedEntry
+      if (r instanceof FramedRecord) {
+        // the common record: its frame written to the subscriber as it came, no message built
+        if (broker.deliverFrame(r.topic, r.publisherId, r.frame, r.v5, r.normal)) continue
+        e = r.entry()
+      } else e = r
       // QoS 0: delivered within the call and never acknowledged, so it does not count as receiving
       const done = e.msgId === 0 ? null : new ForwardedAck(this, link, e.msgId)
       try {
-        this.#o.broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done, e.frame ?? null)
+        broker.deliverForwarded(e.msg, e.groups as string[], e.normal, done, e.frame ?? null)
       } catch (err) {
         // a QoS 1/2 message is reported failed to its sender (and logged by its ack)
         if (done !== null && !done.settled) done.settle(err as Error)

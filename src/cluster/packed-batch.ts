@@ -141,8 +141,41 @@ export function packEntries(entries: readonly PackedEntry[], version = PACKED_VE
   return buf.subarray(0, o)
 }
 
+/**
+ * A plain QoS 0 record that carries its frame and names no shared group: the receiving worker
+ * can write the frame to its subscriber without building the message (Broker.deliverFrame),
+ * which is most of what a record costs to receive. `entry()` builds the message when it cannot.
+ */
+export class FramedRecord {
+  constructor(
+    readonly topic: string,
+    readonly origin: string,
+    readonly publisherId: string,
+    /** the plain QoS 0 PUBLISH (a view into the batch) */
+    readonly frame: Buffer,
+    readonly payloadAt: number,
+    readonly v5: boolean,
+    readonly normal: boolean,
+  ) {}
+
+  entry(): PackedEntry {
+    const f = this.frame
+    const payload = Buffer.from(f.buffer, f.byteOffset + this.payloadAt, f.length - this.payloadAt)
+    const msg: BrokerMessage = { topic: this.topic, payload, qos: 0, retain: false, origin: this.origin, publisherId: this.publisherId }
+    return { msg, msgId: 0, groups: NO_GROUPS, normal: this.normal, frame: f }
+  }
+}
+
 /** Calls `each` for every record, in order. Throws PackedBatchError on malformed bytes. */
 export function unpackEntries(buf: Buffer, each: (e: PackedEntry) => void): void {
+  unpackRecords(buf, (r) => each(r instanceof FramedRecord ? r.entry() : r))
+}
+
+/**
+ * Calls `each` for every record, in order: a FramedRecord for a plain QoS 0 record with its
+ * frame and no groups, else the entry. Throws PackedBatchError on malformed bytes.
+ */
+export function unpackRecords(buf: Buffer, each: (e: PackedEntry | FramedRecord) => void): void {
   if (buf.length === 0) return
   const version = buf[0]
   if (version !== PACKED_VERSION && version !== PACKED_VERSION_NO_FRAMES) {
@@ -167,29 +200,41 @@ export function unpackEntries(buf: Buffer, each: (e: PackedEntry) => void): void
     const origin = str()
     const publisherId = str()
     const bytesAt = r.o + 4
-    let payload = r.bytes32()
-    let frame: Buffer | null = null
-    if ((flags & F_FRAME) !== 0) {
-      if (version < PACKED_VERSION) throw new PackedBatchError('frame in a version 3 batch')
-      // a 5.0 frame is plain only without properties and expiry (both are in its property block)
-      if ((flags & F_FRAME_V5) !== 0 && (flags & (F_PROPS | F_EXPIRES)) !== 0) throw new PackedBatchError('5.0 frame of a message with properties')
-      const at = plainFramePayloadAt(payload, (flags & F_FRAME_V5) !== 0)
-      if (at < 0) throw new PackedBatchError('malformed frame')
-      frame = payload
-      payload = r.view(bytesAt + at, frame.length - at)
+    const bytes = r.bytes32()
+    if ((flags & F_FRAME) === 0) {
+      each(record(r, flags, msgId, topic, origin, publisherId, bytes, null, str))
+      continue
     }
-    const ng = r.u16()
-    let groups: readonly string[] = NO_GROUPS
-    if (ng > 0) {
-      const list: string[] = []
-      for (let i = 0; i < ng; i++) list.push(str())
-      groups = list
+    if (version < PACKED_VERSION) throw new PackedBatchError('frame in a version 3 batch')
+    const v5 = (flags & F_FRAME_V5) !== 0
+    // a 5.0 frame is plain only without properties and expiry (both are in its property block)
+    if (v5 && (flags & (F_PROPS | F_EXPIRES)) !== 0) throw new PackedBatchError('5.0 frame of a message with properties')
+    const at = plainFramePayloadAt(bytes, v5)
+    if (at < 0) throw new PackedBatchError('malformed frame')
+    if (qos === 0 && (flags & (F_RETAIN | F_EXPIRES | F_PROPS)) === 0 && r.peekU16() === 0) {
+      r.o += 2
+      each(new FramedRecord(topic, origin, publisherId, bytes, at, v5, (flags & F_NORMAL) !== 0))
+      continue
     }
-    const msg: BrokerMessage = { topic, payload, qos: qos as QoS, retain: (flags & F_RETAIN) !== 0, origin, publisherId }
-    if ((flags & F_EXPIRES) !== 0) msg.expiresAt = r.f64()
-    if ((flags & F_PROPS) !== 0) msg.properties = unpackProps(r)
-    each({ msg, msgId, groups, normal: (flags & F_NORMAL) !== 0, frame })
+    each(record(r, flags, msgId, topic, origin, publisherId, r.view(bytesAt + at, bytes.length - at), bytes, str))
   }
+}
+
+/** The rest of a record after its payload or frame: groups, expiry, properties. */
+function record(
+  r: Reader, flags: number, msgId: number, topic: string, origin: string, publisherId: string, payload: Buffer, frame: Buffer | null, str: () => string,
+): PackedEntry {
+  const ng = r.u16()
+  let groups: readonly string[] = NO_GROUPS
+  if (ng > 0) {
+    const list: string[] = []
+    for (let i = 0; i < ng; i++) list.push(str())
+    groups = list
+  }
+  const msg: BrokerMessage = { topic, payload, qos: (flags & 3) as QoS, retain: (flags & F_RETAIN) !== 0, origin, publisherId }
+  if ((flags & F_EXPIRES) !== 0) msg.expiresAt = r.f64()
+  if ((flags & F_PROPS) !== 0) msg.properties = unpackProps(r)
+  return { msg, msgId, groups, normal: (flags & F_NORMAL) !== 0, frame }
 }
 
 function u16(buf: Buffer, o: number, n: number): number {
@@ -293,6 +338,13 @@ class Reader {
 
   u8(): number {
     return this.buf[this.#need(1)]!
+  }
+
+  /** the u16 at the read position, not consumed */
+  peekU16(): number {
+    const at = this.o
+    if (at + 2 > this.buf.length) throw new PackedBatchError('truncated record')
+    return (this.buf[at]! << 8) | this.buf[at + 1]!
   }
 
   u16(): number {

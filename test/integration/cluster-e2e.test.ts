@@ -149,6 +149,49 @@ describe('cluster end to end (3 workers, router)', () => {
     }
   })
 
+  it('writes a carried frame to one plain subscriber as it came, and encodes it for the subscribers that need another form', async (ctx) => {
+    // one subscription per topic at w1: the receiving worker's frame path (Broker.deliverFrame);
+    // the other protocol family, a subscription identifier, topic aliases and a Maximum Packet
+    // Size each need what that path does not do, and must still get exactly what they asked for
+    if (!wired) return ctx.skip()
+    const before = await routesOf('w2', 'w1')
+    const sub = (name: string, opts: IClientOptions) => connect(routerUrl, { clientId: idOwnedBy('w1', `fast-${name}`), ...opts })
+    const v4 = await sub('v4', { protocolVersion: 4 })
+    const v5 = await sub('v5', { protocolVersion: 5 })
+    const withId = await sub('id', { protocolVersion: 5 })
+    const aliased = await sub('alias', { protocolVersion: 5, properties: { topicAliasMaximum: 5 } })
+    const small = await sub('small', { protocolVersion: 5, properties: { maximumPacketSize: 64 } })
+    const seen = new Map<MqttClient, Array<{ topic: string; payload: string; subId: unknown; alias: unknown }>>()
+    for (const c of [v4, v5, withId, aliased, small]) {
+      const out: Array<{ topic: string; payload: string; subId: unknown; alias: unknown }> = []
+      c.on('message', (topic, payload, packet) =>
+        out.push({ topic, payload: payload.toString('hex'), subId: packet.properties?.subscriptionIdentifier, alias: packet.properties?.topicAlias }),
+      )
+      seen.set(c, out)
+    }
+    await v4.subscribeAsync('e2e/fast/v4', { qos: 0 })
+    await v5.subscribeAsync('e2e/fast/v5', { qos: 0 })
+    await withId.subscribeAsync('e2e/fast/id', { qos: 0, properties: { subscriptionIdentifier: 7 } })
+    await aliased.subscribeAsync('e2e/fast/alias', { qos: 0 })
+    await small.subscribeAsync('e2e/fast/small', { qos: 0 })
+    await routesSeen('w2', 'w1', before + 5)
+    const pubs = await Promise.all(([4, 5] as const).map((v) => connect(routerUrl, { clientId: idOwnedBy('w2', `fast-pub${v}`), protocolVersion: v })))
+    const payloads = [Buffer.from([0, 1, 2]), Buffer.alloc(100, 0x62)]
+    for (const t of ['v4', 'v5', 'id', 'alias', 'small']) for (const p of pubs) for (const payload of payloads) await p.publishAsync(`e2e/fast/${t}`, payload, { qos: 0 })
+    const hex = payloads.map((p) => p.toString('hex'))
+    const twice = [...hex, ...hex]
+    await waitFor(() => [v4, v5, withId, aliased].every((c) => seen.get(c)!.length >= 4) && seen.get(small)!.length >= 2, 'every subscriber served')
+    for (const [c, t] of [[v4, 'v4'], [v5, 'v5'], [aliased, 'alias']] as const) {
+      expect(seen.get(c)!.map((m) => [m.topic, m.payload])).toEqual(twice.map((p) => [`e2e/fast/${t}`, p]))
+    }
+    expect(seen.get(v5)!.every((m) => m.subId === undefined && m.alias === undefined)).toBe(true)
+    expect(seen.get(withId)!.map((m) => [m.payload, m.subId])).toEqual(twice.map((p) => [p, 7]))
+    // the topic is sent once, then by alias
+    expect(seen.get(aliased)!.map((m) => m.alias)).toEqual([1, 1, 1, 1])
+    // a 100-byte payload does not fit in 64 bytes: dropped for this client only [MQTT-3.1.2-25]
+    expect(seen.get(small)!.map((m) => m.payload)).toEqual([hex[0], hex[0]])
+  })
+
   it('delivers a shared subscription spread over workers exactly once', async (ctx) => {
     if (!wired) return ctx.skip()
     const a = await connect(routerUrl, { clientId: idOwnedBy('w1', 'share-a') })

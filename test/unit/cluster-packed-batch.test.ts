@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
 import mqtt from 'mqtt-packet'
-import { packEntries, PackedBatchError, PACKED_VERSION_NO_FRAMES, unpackEntries, type PackedEntry } from '../../src/cluster/packed-batch.js'
+import { FramedRecord, packEntries, PackedBatchError, PACKED_VERSION_NO_FRAMES, unpackEntries, unpackRecords, type PackedEntry } from '../../src/cluster/packed-batch.js'
 import { encodePlainPublish } from '../../worker/encode.js'
 
 const unpack = (buf: Buffer): PackedEntry[] => {
@@ -86,6 +86,29 @@ describe('packed PublishBatch records', () => {
         expect(e.frame!.buffer).toBe(buf.buffer)
       }
       expect(got[2]!.msg.payload).toEqual(plain.payload)
+    })
+
+    it('are read as FramedRecords (no message built) when plain QoS 0 without groups; entry() builds what unpackEntries gives', () => {
+      const entries: PackedEntry[] = [
+        { msg: plain, msgId: 0, groups: [], normal: true, frame: v3Frame },
+        { msg: { ...plain, publisherId: 'c2' }, msgId: 0, groups: [], normal: false, frame: v5Frame },
+        { msg: plain, msgId: 0, groups: ['g/a/b'], normal: true, frame: v3Frame },
+        { msg: { ...plain, qos: 1 }, msgId: 7, groups: [], normal: true, frame: null },
+        { msg: plain, msgId: 0, groups: [], normal: true, frame: null },
+      ]
+      const buf = packEntries(entries)
+      const got: (PackedEntry | FramedRecord)[] = []
+      unpackRecords(buf, (r) => got.push(r))
+      expect(got.map((r) => r instanceof FramedRecord)).toEqual([true, true, false, false, false])
+      const [a, b] = got as [FramedRecord, FramedRecord]
+      expect([a.topic, a.origin, a.publisherId, a.v5, a.normal]).toEqual(['a/b', 'w1', 'c1', false, true])
+      expect([b.publisherId, b.v5, b.normal]).toEqual(['c2', true, false])
+      expect(a.frame).toEqual(v3Frame)
+      expect(b.frame).toEqual(v5Frame)
+      expect(a.frame.buffer).toBe(buf.buffer)
+      expect([a.entry(), b.entry(), ...got.slice(2)]).toEqual(unpack(buf))
+      // a record cut inside its group count is refused, not read as framed
+      expect(() => unpackRecords(packEntries(entries.slice(0, 1)).subarray(0, -1), () => undefined)).toThrow(PackedBatchError)
     })
 
     it('are left out for a peer that reads version 3 only', () => {
