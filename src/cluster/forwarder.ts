@@ -12,6 +12,7 @@
 //
 //   forward(peer, msg, done) -> queue[peer] --(setImmediate | readDone after HOLD_MS | backstop | full batch)--> PublishBatch on the link
 //                               pending[msgId] = done <----------------- PublishAck{ok_ranges, failed_ids}: done.settle()
+//                               (msgId: one increasing sequence per peer; pending-acks.ts)
 //
 // Ordering: one queue and one ordered stream per peer, so messages from one publisher reach a
 // peer in the order `forward` was called (the receiver hands them to its broker in arrival
@@ -36,6 +37,7 @@ import type { FabricMetrics } from './metrics.js'
 import { forEachAckRange } from './ack-ranges.js'
 import { encodeMessage } from './message-codec.js'
 import { packEntries, PACKED_VERSION, PACKED_VERSION_NO_FRAMES, type PackedEntry } from './packed-batch.js'
+import { PendingAcks } from './pending-acks.js'
 import type { Link } from './peer-link.js'
 import type { PbForwardedMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
 
@@ -71,7 +73,9 @@ class PeerQueue {
   packedVersion = PACKED_VERSION
   queue: Queued[] = []
   queuedBytes = 0
-  pending = new Map<number, Settle>()
+  /** the next message id on this link: one increasing sequence per peer, so acks are few runs */
+  nextMsgId = 1
+  pending = new PendingAcks()
   /**
    * Batches with QoS 1/2 messages awaiting acks, oldest first: the highest message ID in each
    * and when it was sent (for the ack latency, observed once per ack frame, not per message).
@@ -105,7 +109,6 @@ export const errBufferFull = (peer: string): RingmqError => new RingmqError('ERR
 export class Forwarder {
   readonly #o: ForwarderOptions
   #peers = new Map<string, PeerQueue>()
-  #nextMsgId = 1
   #nextBatchId = 1
   /** queues holding a batch for more messages (high rate) */
   #held = new Set<PeerQueue>()
@@ -146,8 +149,7 @@ export class Forwarder {
     if (q.queue.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, q.queue.filter((m) => m.msg.qos === 0).length)
     q.queue = []
     q.queuedBytes = 0
-    const pending = [...q.pending.values()]
-    q.pending.clear()
+    const pending = q.pending.drain()
     q.sentIds = []
     q.sentAt = []
     if (pending.length > 0) this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'link_lost' }, pending.length)
@@ -165,11 +167,11 @@ export class Forwarder {
     if (q.queue.length >= this.#o.maxQueued || q.queuedBytes + size > this.#o.maxQueuedBytes) {
       return this.#drop(q, done, 'buffer_full')
     }
-    const msgId = msg.qos > 0 ? this.#nextMsgId++ : 0
+    const msgId = msg.qos > 0 ? q.nextMsgId++ : 0
     // encoded at flush, in the form the peer reads
     q.queue.push({ msg, msgId, groups, normal, frame, size })
     q.queuedBytes += size
-    if (msgId !== 0) q.pending.set(msgId, done!)
+    if (msgId !== 0) q.pending.add(msgId, done!)
     if (q.queue.length >= this.#o.maxBatch || q.queuedBytes >= this.#o.maxBatchBytes) this.#flush(peerId, q)
     else if (!q.scheduled) {
       q.scheduled = true
@@ -220,9 +222,8 @@ export class Forwarder {
     // observation, or a clock read at send, per message would cost more than the ack itself
     let first = true
     const ok = (id: number): void => {
-      const done = q.pending.get(id)
-      if (!done) return
-      q.pending.delete(id)
+      const done = q.pending.take(id)
+      if (done === undefined) return
       if (first) {
         first = false
         this.#observeAck(q, id)
@@ -240,9 +241,8 @@ export class Forwarder {
       }
     }
     for (const id of ack.failed_ids) {
-      const done = q.pending.get(id)
-      if (!done) continue
-      q.pending.delete(id)
+      const done = q.pending.take(id)
+      if (done === undefined) continue
       this.#o.metrics.forwardDrops.inc({ peer: peerId, reason: 'rejected_by_peer' })
       done.settle(new RingmqError('ERR_FORWARD_REJECTED', `peer ${peerId} could not take the message`))
     }
