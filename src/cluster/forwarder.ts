@@ -109,6 +109,7 @@ export const errBufferFull = (peer: string): RingmqError => new RingmqError('ERR
 export class Forwarder {
   readonly #o: ForwarderOptions
   #peers = new Map<string, PeerQueue>()
+  #lastPeer: PeerQueue | null = null
   #nextBatchId = 1
   /** queues holding a batch for more messages (high rate) */
   #held = new Set<PeerQueue>()
@@ -119,11 +120,14 @@ export class Forwarder {
   }
 
   #peer(id: string): PeerQueue {
+    // consecutive forwards mostly go to the same peer (one client read, one topic)
+    if (id === this.#lastPeer?.peerId) return this.#lastPeer
     let q = this.#peers.get(id)
     if (!q) {
       q = new PeerQueue(id)
       this.#peers.set(id, q)
     }
+    this.#lastPeer = q
     return q
   }
 

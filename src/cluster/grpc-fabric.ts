@@ -121,6 +121,8 @@ export async function createGrpcFabric(opts: GrpcFabricOptions): Promise<GrpcFab
 }
 
 class GrpcFabricImpl implements GrpcFabric {
+  /** one closure for every route match (a new one per publish was an allocation per message) */
+  readonly #isUp = (id: string): boolean => this.#links.isUp(id)
   readonly #o: GrpcFabricOptions
   readonly #me: string
   readonly #log: Logger
@@ -197,7 +199,7 @@ class GrpcFabricImpl implements GrpcFabric {
     this.fabric = {
       routeAdded: (r: RouteChange) => this.#routes.added(r),
       routeRemoved: (r: RouteChange) => this.#routes.removed(r),
-      remoteInterest: (topic: string): readonly RemoteInterest[] => this.#routes.table.match(topic, (id) => this.#links.isUp(id)),
+      remoteInterest: (topic: string): readonly RemoteInterest[] => this.#routes.table.match(topic, this.#isUp),
       forward: (workerId: string, msg: BrokerMessage, groups: GroupKey[], normal: boolean, done: Settle | null, frame: Buffer | null) =>
         this.#forwarder.forward(workerId, msg, groups, normal, done, frame),
       retainedChanged: (topic: string, msg: BrokerMessage | null) => this.#retained.localChange(topic, msg),

@@ -31,6 +31,9 @@ export class RouteTable {
   #trie = new FilterTrie<TrieValue>()
   /** topic -> match result over every peer, up or not; emptied by any route change */
   #cache = new Map<string, RemoteInterest[]>()
+  /** the last topic matched and its entry: a client repeats its topic, and a lookup per message adds up */
+  #lastTopic: string | null = null
+  #lastAll: RemoteInterest[] = []
 
   /** The replica of `workerId`'s route set (created empty on first use). */
   replica(workerId: string): RouteSet {
@@ -99,13 +102,15 @@ export class RouteTable {
    * shared with later calls for the same topic: callers must not modify it.
    */
   match(topic: string, isUp: (workerId: string) => boolean): readonly RemoteInterest[] {
-    let all = this.#cache.get(topic)
+    let all = topic === this.#lastTopic ? this.#lastAll : this.#cache.get(topic)
     if (all === undefined) {
       all = this.#matchAll(topic)
       // bounded: a stream of distinct topics must not grow it without end
       if (this.#cache.size >= MATCH_CACHE_MAX) this.#cache.clear()
       this.#cache.set(topic, all)
     }
+    this.#lastTopic = topic
+    this.#lastAll = all
     for (let i = 0; i < all.length; i++) {
       // a peer is down: filter a copy (rare; the cached list stays whole for when it is back)
       if (!isUp(all[i]!.workerId)) return all.filter((ri) => isUp(ri.workerId))
@@ -129,8 +134,14 @@ export class RouteTable {
     return [...byWorker.values()]
   }
 
-  #index(workerId: string, e: RouteEntry): void {
+  /** Routes changed: every cached match is stale. */
+  #forget(): void {
     this.#cache.clear()
+    this.#lastTopic = null
+  }
+
+  #index(workerId: string, e: RouteEntry): void {
+    this.#forget()
     let value = this.#trie.get(e.filter)
     if (!value) {
       value = new Map()
@@ -147,7 +158,7 @@ export class RouteTable {
   }
 
   #unindex(workerId: string, e: RouteEntry): void {
-    this.#cache.clear()
+    this.#forget()
     const value = this.#trie.get(e.filter)
     const interest = value?.get(workerId)
     if (!value || !interest) return
