@@ -548,6 +548,11 @@ export class Connection implements FrameSink {
       const base = enc !== null ? enc.get(msg, qos, retain, v5) : this.#encodePlain(msg, qos, retain, v5)
       buf = qos === 0 ? base : withPacketId(base, packetId, dup)
     }
+    return this.#writePublish(buf)
+  }
+
+  /** Writes an encoded PUBLISH unless it exceeds the client's Maximum Packet Size [MQTT-3.1.2-25]. */
+  #writePublish(buf: Buffer): boolean {
     if (buf.length > this.maxOutPacket) {
       this.broker.stats.drop('too_large_for_client')
       return false
@@ -566,11 +571,7 @@ export class Connection implements FrameSink {
   sendFrame(frame: Buffer, v5: boolean): boolean {
     if ((this.version === 5) !== v5 || (v5 && this.aliasOutMax > 0)) return false
     if (this.congested) this.broker.stats.drop('slow_subscriber')
-    else if (frame.length > this.maxOutPacket) this.broker.stats.drop('too_large_for_client')
-    else {
-      this.write(frame)
-      this.broker.stats.publishesDelivered++
-    }
+    else this.#writePublish(frame)
     return true
   }
 
