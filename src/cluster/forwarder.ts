@@ -26,7 +26,7 @@
 // QoS 1/2 completion is a callback (`Settle`), not a promise: a promise with its reactions and
 // microtask per message was the largest cost of forwarded QoS 1 on this side.
 
-import type { Buffer } from 'node:buffer'
+import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
 import { errPeerDown, RingmqError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -36,10 +36,11 @@ import type { GroupKey } from '../../worker/fabric.js'
 import type { FabricMetrics } from './metrics.js'
 import { forEachAckRange } from './ack-ranges.js'
 import { encodeMessage } from './message-codec.js'
-import { packEntries, PACKED_VERSION, PACKED_VERSION_NO_FRAMES, type PackedEntry } from './packed-batch.js'
+import { PACKED_VERSION, PACKED_VERSION_NO_FRAMES, type PackedEntry } from './packed-batch.js'
+import { encodePublishBatch } from './peer-codec.js'
 import { PendingAcks } from './pending-acks.js'
 import type { Link } from './peer-link.js'
-import type { PbForwardedMessage, PbPublishAck, PbPublishBatch } from './proto-types.js'
+import type { PbForwardedMessage, PbPublishAck } from './proto-types.js'
 
 export interface ForwarderOptions {
   /** per-peer bound on unsent messages */
@@ -60,6 +61,9 @@ interface Queued extends PackedEntry {
 export const PACKED_BATCH_REVISION = 3
 /** Hello.protocol from which packed batches may carry PUBLISH frames (packed-batch.ts, version 4). */
 const FRAMES_REVISION = 4
+
+/** the packed field of a batch sent as ForwardedMessages (peers before revision 3) */
+const EMPTY = Buffer.alloc(0)
 
 /** rough wire size of one message, for the byte bounds (UTF-16 units: no byteLength call per message) */
 const sizeOf = (msg: BrokerMessage): number => msg.payload.length + msg.topic.length + 64
@@ -294,10 +298,13 @@ export class Forwarder {
       while (n < q.queue.length && n < this.#o.maxBatch && (n === 0 || bytes + q.queue[n]!.size <= this.#o.maxBatchBytes)) bytes += q.queue[n++]!.size
       const entries = q.queue.splice(0, n)
       q.queuedBytes -= bytes
-      const batch: Partial<PbPublishBatch> = q.packed
-        ? { batch_id: this.#nextBatchId++, messages: [], packed: packEntries(entries, q.packedVersion) }
-        : { batch_id: this.#nextBatchId++, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage) }
-      const ok = q.link.send({ body: 'publish_batch', publish_batch: batch as PbPublishBatch })
+      const batchId = this.#nextBatchId++
+      const ok = q.packed
+        ? q.link.send(encodePublishBatch(batchId, entries, q.packedVersion))
+        : q.link.send({
+            body: 'publish_batch',
+            publish_batch: { batch_id: batchId, messages: entries.map((e) => encodeMessage(e.msg, e.msgId, e.groups as string[], e.normal) as PbForwardedMessage), packed: EMPTY },
+          })
       const now = performance.now()
       const lastId = lastMsgId(entries)
       if (lastId !== 0) {

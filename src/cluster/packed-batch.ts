@@ -77,9 +77,13 @@ class StringTable {
   }
 }
 
-/** `version` PACKED_VERSION_NO_FRAMES leaves frames out (payloads only), for peers that do not read them. */
-export function packEntries(entries: readonly PackedEntry[], version = PACKED_VERSION): Buffer {
-  if (entries.length === 0) return Buffer.alloc(0)
+/**
+ * `version` PACKED_VERSION_NO_FRAMES leaves frames out (payloads only), for peers that do not
+ * read them. The batch starts after `headroom` bytes left unwritten in the same allocation
+ * (peer-codec.ts puts the protobuf envelope there, so the batch is not copied to be framed).
+ */
+export function packEntries(entries: readonly PackedEntry[], version = PACKED_VERSION, headroom = 0): Buffer {
+  if (entries.length === 0) return Buffer.alloc(headroom)
   const strings = new StringTable()
   // one pass for the table, the string references and the records' size bound
   const refs = new Array<number>(entries.length * 3)
@@ -105,10 +109,10 @@ export function packEntries(entries: readonly PackedEntry[], version = PACKED_VE
     for (const g of e.groups) strings.ref(g)
     if (m.properties) bound += propsBound(m.properties)
   }
-  const buf = Buffer.allocUnsafe(bound + strings.bound)
-  buf[0] = version
+  const buf = Buffer.allocUnsafe(headroom + bound + strings.bound)
+  buf[headroom] = version
   const frames = version >= PACKED_VERSION
-  let o = u16(buf, 1, strings.list.length)
+  let o = u16(buf, headroom + 1, strings.list.length)
   for (const s of strings.list) o = str16(buf, o, s)
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!

@@ -27,6 +27,7 @@
 import * as grpc from '@grpc/grpc-js'
 import { MAX_FRAME_BYTES } from './limits.js'
 import type { Logger } from '../log.js'
+import type { EncodedPeerMessage } from './peer-codec.js'
 import { ringmqGrpc } from './proto.js'
 import type { PbHello, PbPeerMessage } from './proto-types.js'
 
@@ -81,7 +82,7 @@ export class Link {
   }
 
   /** Writes one frame; false means the HTTP/2 window is full: wait for onDrain. */
-  send(msg: Partial<PbPeerMessage> & { body?: string }): boolean {
+  send(msg: (Partial<PbPeerMessage> & { body?: string }) | EncodedPeerMessage): boolean {
     if (this.#closed) return false
     return this.#call.write(msg as PbPeerMessage)
   }

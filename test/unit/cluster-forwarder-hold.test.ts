@@ -7,6 +7,7 @@ import { Registry } from 'prom-client'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { Forwarder } from '../../src/cluster/forwarder.js'
 import { FabricMetrics } from '../../src/cluster/metrics.js'
+import { decodePublishBatch, type EncodedPeerMessage } from '../../src/cluster/peer-codec.js'
 import type { Link } from '../../src/cluster/peer-link.js'
 import { createLogger } from '../../src/log.js'
 import type { BrokerMessage } from '../../src/mqtt/message.js'
@@ -28,8 +29,9 @@ function highRate() {
   const sent: number[] = []
   const link = {
     peerId: 'w2',
-    send: (m: { publish_batch?: { packed: Buffer } }) => {
-      if (m.publish_batch) sent.push(m.publish_batch.packed.length)
+    send: (m: EncodedPeerMessage) => {
+      const batch = decodePublishBatch(m.bytes)
+      if (batch?.body === 'publish_batch') sent.push(batch.publish_batch.packed.length)
       return true
     },
     onDrain: () => undefined,
