@@ -96,6 +96,34 @@ describe('PUBLISH fast path', () => {
     expect(sink.packets.map((p) => p.topic)).toEqual(SEQUENCE.map((p) => p.topic))
   })
 
+  it('hands on copies: frames and payloads stay intact when the read buffer is overwritten or reused', () => {
+    const reader = new FrameReader(1 << 20)
+    const sink = new Sink()
+    // 200 frames of ~100 bytes (several 8 KiB copies), one larger than a copy, then the same
+    // buffer object again with other bytes
+    const pubs: Pub[] = Array.from({ length: 200 }, (_, i) => ({ topic: `t/${i % 7}`, payload: `${i}`.padEnd(90, '.'), qos: (i % 3) as 0 | 1 | 2 }))
+    pubs.splice(100, 0, { topic: 'big', payload: 'b'.repeat(20_000), qos: 0 })
+    const chunk = Buffer.concat(pubs.map((p) => gen(p, 4)))
+    const expected = pubs.map((p) => gen(p, 4))
+    reader.push(chunk, sink)
+    chunk.fill(0)
+    const again = Buffer.concat(pubs.map((p) => gen({ ...p, payload: p.payload.toUpperCase() }, 4)))
+    expected.push(...pubs.map((p) => gen({ ...p, payload: p.payload.toUpperCase() }, 4)))
+    again.copy(chunk)
+    reader.push(chunk, sink)
+    chunk.fill(0)
+    expect(sink.packets.map(fields)).toEqual(expected.map((f) => fields(parse(f, 4))))
+    sink.packets.forEach((p, i) => {
+      if (p.frame) expect(p.frame.equals(expected[i]!)).toBe(true)
+    })
+    // a small buffer object read twice, with other bytes the second time
+    const small = gen({ topic: 'a/b', payload: 'first', qos: 0 }, 4)
+    reader.push(small, sink)
+    gen({ topic: 'a/b', payload: 'again', qos: 0 }, 4).copy(small)
+    reader.push(small, sink)
+    expect(sink.packets.slice(-2).map((p) => p.payload.toString())).toEqual(['first', 'again'])
+  })
+
   it('does not hand on a frame whose remaining length is not minimally encoded', () => {
     // PUBLISH QoS 0, topic "t", payload "p": remaining length 4 written in two bytes
     const frame = Buffer.from([0x30, 0x84, 0x00, 0x00, 0x01, 0x74, 0x70])
