@@ -31,7 +31,17 @@ export interface FrameSink {
 export type FastPublish = IPublishPacket & { frame: Buffer | undefined }
 
 export class FrameReader {
-  #left: Buffer | null = null
+  /**
+   * The start of a frame that is not all in yet, as read. Only the bytes the frame still
+   * misses are taken from the next read: joining the whole next read to it copied every read
+   * once more at a high rate, where nearly every read ends inside a frame.
+   */
+  #parts: Buffer[] = []
+  #partsLen = 0
+  /** the kept frame's total length, 0 while its header is not all in */
+  #need = 0
+  /** body length of the frame whose header #header read last */
+  #bodyLen = 0
   /** the last ASCII topic decoded on the fast path */
   #lastTopic = ''
   /** protocol version after CONNECT: 5.0 PUBLISH carries a property block */
@@ -46,41 +56,85 @@ export class FrameReader {
 
   push(chunk: Buffer, sink: FrameSink): void {
     this.#src = null
-    let buf = chunk
-    if (this.#left !== null) {
-      buf = Buffer.concat([this.#left, chunk])
-      this.#left = null
-    }
-    const n = buf.length
     let pos = 0
+    if (this.#partsLen > 0) {
+      pos = this.#complete(chunk, sink)
+      if (pos < 0) return
+    }
+    const n = chunk.length
     while (pos < n && sink.open) {
-      // remaining length: up to 4 bytes of 7 bits [MQTT-1.5.5]
-      if (n - pos < 2) break
-      let len = 0
-      let mul = 1
-      let i = pos + 1
-      let done = false
-      for (let k = 0; k < 4 && i < n; k++) {
-        const b = buf[i++]!
-        len += (b & 0x7f) * mul
-        mul *= 128
-        if ((b & 0x80) === 0) {
-          done = true
-          break
-        }
-      }
-      if (!done) {
-        if (i - pos - 1 >= 4) return sink.error('malformed_length')
+      const body = this.#header(chunk, pos, n, sink)
+      if (body === REFUSED) return
+      if (body === PARTIAL || n - body < this.#bodyLen) {
+        this.#keep(chunk.subarray(pos), body === PARTIAL ? 0 : body - pos + this.#bodyLen)
         break
       }
-      const total = i - pos + len
-      if (total > this.maxPacketSize) return sink.error('packet_too_large')
-      if (n - i < len) break
-      this.#decode(buf, pos, i, i + len, sink)
-      pos = i + len
+      const end = body + this.#bodyLen
+      this.#decode(chunk, pos, body, end, sink)
+      pos = end
     }
-    if (pos < n && sink.open) this.#left = pos === 0 && buf !== chunk ? buf : buf.subarray(pos)
     this.#src = null
+  }
+
+  /**
+   * The body's index of the frame at `pos`, with its length in #bodyLen; PARTIAL when the
+   * header is not all in; REFUSED (reported to the sink) when it is malformed or too large.
+   */
+  #header(buf: Buffer, pos: number, n: number, sink: FrameSink): number {
+    // remaining length: up to 4 bytes of 7 bits [MQTT-1.5.5]
+    let len = 0
+    let mul = 1
+    let i = pos + 1
+    for (let k = 0; k < 4; k++) {
+      if (i >= n) return PARTIAL
+      const b = buf[i++]!
+      len += (b & 0x7f) * mul
+      mul *= 128
+      if ((b & 0x80) === 0) {
+        if (i - pos + len > this.maxPacketSize) {
+          sink.error('packet_too_large')
+          return REFUSED
+        }
+        this.#bodyLen = len
+        return i
+      }
+    }
+    sink.error('malformed_length')
+    return REFUSED
+  }
+
+  #keep(piece: Buffer, need: number): void {
+    this.#parts.push(piece)
+    this.#partsLen += piece.length
+    this.#need = need
+  }
+
+  /** Completes the kept frame from the start of `chunk`: where the rest of `chunk` starts, or -1. */
+  #complete(chunk: Buffer, sink: FrameSink): number {
+    if (this.#need === 0) {
+      // the header was cut: it lies within the kept bytes (at most 4) and the chunk's first 4
+      const probe = Buffer.concat([...this.#parts, chunk.subarray(0, 4)])
+      const body = this.#header(probe, 0, probe.length, sink)
+      if (body === REFUSED) return -1
+      if (body === PARTIAL) {
+        this.#keep(chunk, 0)
+        return -1
+      }
+      this.#need = body + this.#bodyLen
+    }
+    const missing = this.#need - this.#partsLen
+    if (chunk.length < missing) {
+      this.#keep(chunk, this.#need)
+      return -1
+    }
+    this.#parts.push(chunk.subarray(0, missing))
+    const frame = Buffer.concat(this.#parts, this.#need)
+    this.#parts = []
+    this.#partsLen = 0
+    this.#need = 0
+    const body = this.#header(frame, 0, frame.length, sink)
+    this.#decode(frame, 0, body, frame.length, sink)
+    return missing
   }
 
   /**
@@ -100,7 +154,7 @@ export class FrameReader {
       this.#src = buf
       this.#srcFrom = start
     }
-    return Buffer.from(slab.buffer, slab.byteOffset + start - this.#srcFrom, end - start)
+    return slab.subarray(start - this.#srcFrom, end - this.#srcFrom)
   }
 
   #decode(buf: Buffer, start: number, body: number, end: number, sink: FrameSink): void {
@@ -249,6 +303,11 @@ function asciiEnd(buf: Buffer, p: number, end: number): number {
   for (let i = p + 2; i < e; i++) if (buf[i]! > 0x7f) return -1
   return e
 }
+
+/** FrameReader.#header: the header is not all in */
+const PARTIAL = -1
+/** FrameReader.#header: the frame was refused (the sink was told) */
+const REFUSED = -2
 
 /** bytes of a read copied at once for the frames in them (#copy) */
 const SLAB = 8 * 1024

@@ -124,6 +124,37 @@ describe('PUBLISH fast path', () => {
     expect(sink.packets.slice(-2).map((p) => p.payload.toString())).toEqual(['first', 'again'])
   })
 
+  it('reads a stream cut at any point, and a large frame arriving in many reads', () => {
+    const stream = Buffer.concat(SEQUENCE.map((p) => gen(p, 4)))
+    const want = SEQUENCE.map((p) => fields(parse(gen(p, 4), 4)))
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const reader = new FrameReader(1 << 20)
+      const sink = new Sink()
+      reader.push(stream.subarray(0, cut), sink)
+      reader.push(stream.subarray(cut), sink)
+      expect(sink.packets.map(fields), `cut at ${cut}`).toEqual(want)
+    }
+    const big = gen({ topic: 'big', payload: 'x'.repeat(300_000), qos: 1 }, 4)
+    const both = Buffer.concat([stream, big, stream])
+    const reader = new FrameReader(1 << 20)
+    const sink = new Sink()
+    for (let i = 0, k = 1; i < both.length; k = (k * 7919) % 4099) reader.push(both.subarray(i, (i += k)), sink)
+    expect(sink.packets.map(fields)).toEqual([...want, fields(parse(big, 4)), ...want])
+  })
+
+  it('refuses a frame over the limit as soon as its header is in, also when the header is cut', () => {
+    const frame = gen({ topic: 't', payload: 'x'.repeat(200), qos: 0 }, 4)
+    for (let cut = 1; cut <= 3; cut++) {
+      const reader = new FrameReader(100)
+      const errors: string[] = []
+      const sink = Object.assign(new Sink(), { error: (r: string) => void errors.push(r) })
+      reader.push(frame.subarray(0, cut), sink)
+      expect(errors).toEqual(cut >= 3 ? ['packet_too_large'] : [])
+      if (cut < 3) reader.push(frame.subarray(cut, 3), sink)
+      expect(errors).toEqual(['packet_too_large'])
+    }
+  })
+
   it('does not hand on a frame whose remaining length is not minimally encoded', () => {
     // PUBLISH QoS 0, topic "t", payload "p": remaining length 4 written in two bytes
     const frame = Buffer.from([0x30, 0x84, 0x00, 0x00, 0x01, 0x74, 0x70])
