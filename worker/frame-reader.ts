@@ -4,9 +4,10 @@
 // goes to mqtt-packet's parser one whole packet at a time, so mqtt-packet stays the authority
 // on the protocol and its errors.
 //
-//   chunk ─> [leftover + chunk] ─> frame: header byte | remaining length (1-4 bytes) | body
-//                                   ├─ fast decode ─> packet object
-//                                   └─ fallback ───> mqtt.parser().parse(frame) ─> 'packet' | 'error'
+//   chunk ─> [kept start of a frame + the bytes it misses] then the chunk's own frames:
+//            frame: header byte | remaining length (1-4 bytes) | body
+//              ├─ fast decode ─> packet object (a PUBLISH's bytes copied by slab, #copy)
+//              └─ fallback ───> mqtt.parser().parse(frame) ─> 'packet' | 'error'
 
 import { Buffer, isUtf8 } from 'node:buffer'
 import type { IConnectPacket, IPublishPacket, Packet } from 'mqtt-packet'
