@@ -7,8 +7,9 @@
 // The server pings idle clients itself every 30 s so that a vanished router/ctl connection
 // does not hold resources.
 
+import http2 from 'node:http2'
 import * as grpc from '@grpc/grpc-js'
-import { MAX_FRAME_BYTES } from './limits.js'
+import { MAX_FRAME_BYTES, PEER_WINDOW_BYTES } from './limits.js'
 import type { HostPort } from '../config/flags.js'
 import { formatHostPort } from '../config/flags.js'
 import { addAdminService, type AdminHandlers } from './admin-service.js'
@@ -38,9 +39,12 @@ export interface GrpcServerHandle {
 export async function startGrpcServer(at: HostPort, add: (server: grpc.Server) => void): Promise<GrpcServerHandle> {
   const server = new grpc.Server(SERVER_OPTIONS)
   add(server)
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(formatHostPort(at), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))
-  })
+  const port = await withReceiveWindow(
+    () =>
+      new Promise<number>((resolve, reject) => {
+        server.bindAsync(formatHostPort(at), grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)))
+      }),
+  )
   return {
     server,
     address: { host: at.host, port },
@@ -54,6 +58,34 @@ export async function startGrpcServer(at: HostPort, add: (server: grpc.Server) =
       }),
   }
 }
+
+/**
+ * Runs `bind` with HTTP/2 servers created meanwhile given a PEER_WINDOW_BYTES receive window,
+ * for each stream (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection. grpc-js has an option
+ * for this on its client side only (`grpc-node.flow_control_window`, peer-link.ts) and leaves
+ * server sessions at HTTP/2's 64 KiB, with which every publish batch of tens of KB made the
+ * receiver write a WINDOW_UPDATE and the sender read it and write the batch in pieces, and a
+ * batch over 64 KiB waited a round trip per window. grpc-js makes its servers with Node's
+ * `http2.createServer` when it binds; the wrapper is in place only until the bind is done
+ * (counted, for binds that overlap), so other HTTP/2 servers of the process are not touched.
+ */
+async function withReceiveWindow<T>(bind: () => Promise<T>): Promise<T> {
+  if (windowBinds++ === 0) {
+    http2.createServer = ((options: http2.ServerOptions, ...rest: unknown[]) => {
+      const created = (plainCreateServer as (...a: unknown[]) => http2.Http2Server)({ ...options, settings: { ...options?.settings, initialWindowSize: PEER_WINDOW_BYTES } }, ...rest)
+      created.on('session', (session) => session.setLocalWindowSize(PEER_WINDOW_BYTES))
+      return created
+    }) as typeof http2.createServer
+  }
+  try {
+    return await bind()
+  } finally {
+    if (--windowBinds === 0) http2.createServer = plainCreateServer
+  }
+}
+
+const plainCreateServer = http2.createServer
+let windowBinds = 0
 
 /** A router's Admin listener (--admin). */
 export function startAdminServer(at: HostPort, handlers: AdminHandlers): Promise<GrpcServerHandle> {

@@ -25,7 +25,7 @@
 // so that our own backoff, not the channel's, paces retries.
 
 import * as grpc from '@grpc/grpc-js'
-import { MAX_FRAME_BYTES } from './limits.js'
+import { MAX_FRAME_BYTES, PEER_WINDOW_BYTES } from './limits.js'
 import type { Logger } from '../log.js'
 import type { EncodedPeerMessage } from './peer-codec.js'
 import { ringmqGrpc } from './proto.js'
@@ -45,6 +45,8 @@ export const CLIENT_OPTIONS: grpc.ChannelOptions = {
   'grpc.enable_retries': 0,
   // not served (see grpc-server.ts): no per-message bookkeeping for it
   'grpc.enable_channelz': 0,
+  // the receive window of the dialing side (the accepting side's: grpc-server.ts)
+  'grpc-node.flow_control_window': PEER_WINDOW_BYTES,
 }
 
 const BACKOFF_BASE_MS = 100
