@@ -189,19 +189,20 @@ export class FrameReader {
         if (p >= end || buf[p] !== 0) return sink.fallback(buf.subarray(start, end))
         p++
       }
-      // a copy of the whole frame (#copy): the payload may outlive this chunk (queues, retained), and
-      // a plain QoS 0 frame is already the PUBLISH its subscribers get (FastPublish.frame)
-      const frame = this.#copy(buf, start, end)
+      // copies (#copy): the payload may outlive this chunk (queues, retained); a plain QoS 0
+      // frame is already the PUBLISH its subscribers get (FastPublish.frame), and the payload a
+      // view of it; anything else needs its payload only
+      const frame = h === 0x30 && body - start - 1 === varIntLength(end - body) ? this.#copy(buf, start, end) : undefined
       const packet: FastPublish = {
         cmd: 'publish',
         qos: qos as 0 | 1 | 2,
         dup: (h & 8) !== 0,
         retain: (h & 1) !== 0,
         topic,
-        payload: frame.subarray(p - start),
+        payload: frame !== undefined ? frame.subarray(p - start) : this.#copy(buf, p, end),
         messageId,
         length: end - body,
-        frame: h === 0x30 && body - start - 1 === varIntLength(end - body) ? frame : undefined,
+        frame,
       }
       sink.packet(packet)
       return
