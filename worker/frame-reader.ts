@@ -74,7 +74,9 @@ export class FrameReader {
       this.#decode(chunk, pos, body, end, sink)
       pos = end
     }
+    // a slab serves one read: an idle connection keeps none
     this.#src = null
+    this.#slab = null
   }
 
   /**
