@@ -48,12 +48,12 @@ export class FrameReader {
   /** protocol version after CONNECT: 5.0 PUBLISH carries a property block */
   v5 = false
 
-  constructor(readonly maxPacketSize: number) {}
-
   /** the copy of `#src[#srcFrom, #srcFrom + #slab.length)` that frames are views of (see #copy) */
   #slab: Buffer | null = null
   #src: Buffer | null = null
   #srcFrom = 0
+
+  constructor(readonly maxPacketSize: number) {}
 
   push(chunk: Buffer, sink: FrameSink): void {
     this.#src = null

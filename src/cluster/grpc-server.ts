@@ -71,8 +71,10 @@ export async function startGrpcServer(at: HostPort, add: (server: grpc.Server) =
  */
 async function withReceiveWindow<T>(bind: () => Promise<T>): Promise<T> {
   if (windowBinds++ === 0) {
-    http2.createServer = ((options: http2.ServerOptions, ...rest: unknown[]) => {
-      const created = (plainCreateServer as (...a: unknown[]) => http2.Http2Server)({ ...options, settings: { ...options?.settings, initialWindowSize: PEER_WINDOW_BYTES } }, ...rest)
+    http2.createServer = ((options: http2.ServerOptions, onRequest?: () => void) => {
+      // grpc-js passes its options object; anything else is not ours to change
+      if (typeof options !== 'object' || options === null) return plainCreateServer(options)
+      const created = plainCreateServer({ ...options, settings: { ...options.settings, initialWindowSize: PEER_WINDOW_BYTES } }, onRequest)
       created.on('session', (session) => session.setLocalWindowSize(PEER_WINDOW_BYTES))
       return created
     }) as typeof http2.createServer
