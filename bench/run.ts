@@ -175,7 +175,8 @@ async function runTargetRound(t: TargetDef, round: number, scenarios: Scenario[]
       log(`  ${t.id.padEnd(15)} ${describe(r)}`)
       const dead = Object.values(rt.groups).flat().find((p) => p && !fs.existsSync(`/proc/${p.pid}`))
       if (dead) {
-        tr.error = `${dead.name} (pid ${dead.pid}) died during ${sc.spec.name}`
+        const why = await dead.exitReason()
+        tr.error = `${dead.name} (pid ${dead.pid}) died during ${sc.spec.name}${why ? ` (${why})` : ''}`
         break
       }
     }

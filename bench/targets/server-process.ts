@@ -12,6 +12,12 @@ export interface ServerProcess {
   /** the parsed JSON "ready" line, when the process prints one */
   readonly ready: Record<string, unknown>
   stop(): Promise<void>
+  /**
+   * Why the process ended, once it has: its exit code or signal and what it said last (the
+   * error line of a crashing Node server, else its last line of output). Waits up to `waitMs` for the
+   * exit to be reported; null if it is still running then.
+   */
+  exitReason(waitMs?: number): Promise<string | null>
 }
 
 export interface SpawnOptions {
@@ -85,7 +91,18 @@ export async function startServer(o: SpawnOptions): Promise<ServerProcess> {
       if (o.readyPort !== undefined) await waitForPort(o.readyPort, timeoutMs, () => child.exitCode !== null || child.signalCode !== null)
     }
     child.stdout!.resume()
-    return { name: o.name, pid: child.pid!, ready, stop }
+    const exitReason = async (waitMs = 1000): Promise<string | null> => {
+      let t: NodeJS.Timeout | undefined
+      await Promise.race([exited, new Promise((r) => (t = setTimeout(r, waitMs)))])
+      clearTimeout(t)
+      if (child.exitCode === null && child.signalCode === null) return null
+      const how = child.signalCode !== null ? `signal ${child.signalCode}` : `exit code ${child.exitCode}`
+      // the error a crashing Node process printed, not the version line under its stack
+      const lines = tail.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/^Node\.js v\d/.test(l))
+      const said = [...lines].reverse().find((l) => /^(\w*Error\b|FATAL ERROR)/.test(l)) ?? lines.at(-1)
+      return said ? `${how}: ${said.slice(0, 300)}` : how
+    }
+    return { name: o.name, pid: child.pid!, ready, stop, exitReason }
   } catch (err) {
     await stop()
     throw new Error(`${o.name}: ${(err as Error).message}${tail ? `; output: ${tail.trim().slice(-600)}` : ''}`)
