@@ -135,6 +135,9 @@ export class FrameReader {
     this.#parts = []
     this.#partsLen = 0
     this.#need = 0
+    // the joined frame is a copy already: it is its own slab
+    this.#slab = this.#src = frame
+    this.#srcFrom = 0
     const body = this.#header(frame, 0, frame.length, sink)
     this.#decode(frame, 0, body, frame.length, sink)
     return missing
