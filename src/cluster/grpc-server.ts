@@ -67,7 +67,8 @@ export async function startGrpcServer(at: HostPort, add: (server: grpc.Server) =
  * receiver write a WINDOW_UPDATE and the sender read it and write the batch in pieces, and a
  * batch over 64 KiB waited a round trip per window. grpc-js makes its servers with Node's
  * `http2.createServer` when it binds; the wrapper is in place only until the bind is done
- * (counted, for binds that overlap), so other HTTP/2 servers of the process are not touched.
+ * (counted, for binds that overlap), so HTTP/2 servers the process makes at other times are not
+ * touched.
  */
 async function withReceiveWindow<T>(bind: () => Promise<T>): Promise<T> {
   if (windowBinds++ === 0) {
